@@ -1,0 +1,87 @@
+"""One call that scores a lowered graph for a target: size, cost and whether it fits.
+
+Flash = the estimated .tflite file + the runtime's code. RAM = the estimated TFLM arena
+(activations planned greedily + persistent tail) + the runtime's fixed RAM. Both are compared
+with the budgets (the target's defaults unless the user gives others).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from estimators.budgets import format_bytes
+from estimators.counting import macs, macs_seed, params
+from estimators.deploy import deployed
+from estimators.flash import tflite_bytes
+from estimators.ir import Graph
+from estimators.ram import arena_plan
+from estimators.targets import Target
+
+
+@dataclass(frozen=True)
+class Budgets:
+    flash_bytes: int
+    ram_bytes: int
+
+    @classmethod
+    def for_target(cls, target: Target, flash: int | None = None, ram: int | None = None
+                   ) -> Budgets:
+        return cls(target.default_flash_budget if flash is None else flash,
+                   target.default_ram_budget if ram is None else ram)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    params: int
+    macs: int
+    macs_seed_convention: int
+    backbone_params: int
+    backbone_macs_seed_convention: int
+    tflite_bytes_estimated: int
+    arena_bytes_estimated: int
+    flash_bytes: int
+    ram_bytes: int
+    target: str
+    runtime: str
+    flash_budget: int
+    ram_budget: int
+    violations: tuple[str, ...]
+
+    @property
+    def fits(self) -> bool:
+        return not self.violations
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["violations"] = list(self.violations)
+        data["fits"] = self.fits
+        return data
+
+
+def violations(flash: int, ram: int, budgets: Budgets) -> tuple[str, ...]:
+    found = []
+    if flash > budgets.flash_bytes:
+        found.append(f"flash {format_bytes(flash)} > budget {format_bytes(budgets.flash_bytes)}")
+    if ram > budgets.ram_bytes:
+        found.append(f"ram {format_bytes(ram)} > budget {format_bytes(budgets.ram_bytes)}")
+    return tuple(found)
+
+
+def estimate(graph: Graph, target: Target, budgets: Budgets | None = None,
+             backbone_scope: str = "backbone") -> Estimate:
+    budgets = budgets or Budgets.for_target(target)
+    dep = deployed(graph)
+    model_flash = tflite_bytes(dep)
+    arena = arena_plan(dep).total_bytes
+    flash = model_flash + target.runtime.code_flash_bytes
+    ram = arena + target.runtime.ram_bytes
+    return Estimate(
+        params=params(graph), macs=macs(graph), macs_seed_convention=macs_seed(graph),
+        backbone_params=params(graph, backbone_scope),
+        backbone_macs_seed_convention=macs_seed(graph, backbone_scope),
+        tflite_bytes_estimated=model_flash, arena_bytes_estimated=arena,
+        flash_bytes=flash, ram_bytes=ram, target=target.name, runtime=target.runtime.name,
+        flash_budget=budgets.flash_bytes, ram_budget=budgets.ram_bytes,
+        violations=violations(flash, ram, budgets),
+    )

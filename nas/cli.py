@@ -1,0 +1,179 @@
+"""The ``tinynas`` command line: a table of commands, each thin over the library.
+
+Every command takes ``--json`` (machine-readable output on stdout) and ``--debug`` (show
+tracebacks). Bad input is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar, NoReturn
+
+from rich.console import Console
+
+from estimators.budgets import BudgetError, parse_budget
+from estimators.estimate import Budgets
+from estimators.targets import Target, TargetError, get_target, list_targets
+from nas import render
+from nas.models import UsageError, resolve_model
+from nas.rows import model_row
+from search_space.baselines import BaselineError, get_baseline, list_baselines
+from search_space.genome import GenomeError
+
+EXIT_OK, EXIT_DOES_NOT_FIT, EXIT_USAGE = 0, 1, 2
+# Errors that mean "the user asked for something invalid", never a bug of ours.
+USER_ERRORS = (UsageError, BudgetError, TargetError, BaselineError, GenomeError)
+
+
+class Command(ABC):
+    name: ClassVar[str]
+    help: ClassVar[str]
+
+    @abstractmethod
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    @abstractmethod
+    def run(self, args: argparse.Namespace, out: Output) -> int: ...
+
+
+class Output:
+    """Where a command's result goes: JSON on stdout, or rich tables."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.console = Console()
+        self.notes = Console(stderr=True)
+
+    def emit(self, data: Any) -> None:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+    def note(self, text: str) -> None:
+        self.notes.print(f"[yellow]note:[/] {text}", highlight=False)
+
+
+def _target_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--target", required=required, default=None if required else "stm32h7",
+                        help="board: " + ", ".join(t.name for t in list_targets())
+                        + ("" if required else " (default stm32h7)"))
+    parser.add_argument("--runtime", help="one of the target's runtimes (default: its first)")
+    parser.add_argument("--flash", help="flash budget, e.g. 512KiB, 0.5MiB, 524288")
+    parser.add_argument("--ram", help="RAM budget, e.g. 256KiB")
+
+
+def _resolve_target(args: argparse.Namespace, out: Output) -> tuple[Target, Budgets]:
+    target = get_target(args.target)
+    if args.runtime:
+        target = target.with_runtime(args.runtime)
+    sizes = {}
+    for key in ("flash", "ram"):
+        text = getattr(args, key)
+        if text is None:
+            continue
+        budget = parse_budget(text)
+        if budget.note:
+            out.note(f"--{key} {budget.note}")
+        sizes[key] = budget.bytes
+    return target, Budgets.for_target(target, sizes.get("flash"), sizes.get("ram"))
+
+
+class TargetsCommand(Command):
+    name = "targets"
+    help = "list the boards, their memory, default budgets and runtimes"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        pass
+
+    def run(self, args: argparse.Namespace, out: Output) -> int:
+        rows = [render.target_row(t) for t in list_targets()]
+        if out.as_json:
+            out.emit(rows)
+        else:
+            out.console.print(render.targets_table(rows))
+        return EXIT_OK
+
+
+class BaselinesCommand(Command):
+    name = "baselines"
+    help = "list the baseline networks with their size and cost on a target"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        _target_arguments(parser, required=False)
+
+    def run(self, args: argparse.Namespace, out: Output) -> int:
+        target, budgets = _resolve_target(args, out)
+        rows = [model_row(get_baseline(b.name), target, budgets) for b in list_baselines()]
+        if out.as_json:
+            out.emit(rows)
+        else:
+            out.console.print(render.models_table(rows, target, budgets))
+        return EXIT_OK
+
+
+class EstimateCommand(Command):
+    name = "estimate"
+    help = "estimate params, MACs, flash and RAM of one model and check it against a budget"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("baseline", nargs="?", help="a baseline name (see `baselines`)")
+        parser.add_argument("--genome", help="a genome JSON file instead of a baseline")
+        parser.add_argument("--num-classes", type=int,
+                            help="foreground classes of a --genome detector (default 20)")
+        _target_arguments(parser, required=True)
+
+    def run(self, args: argparse.Namespace, out: Output) -> int:
+        arch = resolve_model(args.baseline, args.genome, args.num_classes)
+        target, budgets = _resolve_target(args, out)
+        row = model_row(arch, target, budgets)
+        if out.as_json:
+            out.emit(row)
+        else:
+            out.console.print(render.estimate_panel(row, target))
+        return EXIT_OK if row["fits"] else EXIT_DOES_NOT_FIT
+
+
+COMMANDS: dict[str, type[Command]] = {
+    cmd.name: cmd for cmd in (TargetsCommand, BaselinesCommand, EstimateCommand)
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: the message names what was wrong.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tinynas", description="Find object detectors that fit a microcontroller.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    for name, cls in COMMANDS.items():
+        cmd_parser = sub.add_parser(name, help=cls.help, description=cls.help, parents=[common])
+        command = cls()
+        command.add_arguments(cmd_parser)
+        cmd_parser.set_defaults(handler=command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.handler.run(args, Output(args.json))
+    except USER_ERRORS as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"tinynas {args.command}: error: {exc}\n")
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Resolving what the user names on the command line into a lowered architecture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from search_space.baselines import get_baseline
+from search_space.genome import Genome, GenomeError
+from search_space.model import Architecture, lower
+
+# Pascal VOC, the seed's dataset: the class count a genome is estimated with unless told.
+DEFAULT_NUM_CLASSES = 20
+
+
+class UsageError(ValueError):
+    """Bad input from the user: reported in one line, exit code 2."""
+
+
+def load_genome(path: str | Path) -> Genome:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UsageError(f"genome file '{path}' not found") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read genome file '{path}': {exc.strerror}") from None
+    try:
+        return Genome.from_json(text)
+    except GenomeError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
+def resolve_model(baseline: str | None, genome_path: str | None,
+                  num_classes: int | None = None) -> Architecture:
+    """A baseline by name, or a genome file, lowered (exactly one of the two)."""
+    if (baseline is None) == (genome_path is None):
+        raise UsageError("name exactly one model: a BASELINE name or --genome FILE.json")
+    if num_classes is not None and num_classes < 1:
+        raise UsageError(f"--num-classes {num_classes}: must be a positive integer")
+    if genome_path is not None:
+        genome = load_genome(genome_path)
+        return lower(genome, num_classes or DEFAULT_NUM_CLASSES, name=Path(genome_path).stem)
+    arch = get_baseline(baseline)  # type: ignore[arg-type]
+    if num_classes is not None and num_classes != arch.num_classes:
+        raise UsageError(f"--num-classes applies to --genome models; baseline '{baseline}' "
+                         f"has a fixed {arch.num_classes} classes")
+    return arch

@@ -1,0 +1,101 @@
+"""Rich tables for the human-readable output of the CLI (JSON output bypasses this)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from estimators.budgets import format_bytes
+from estimators.estimate import Budgets
+from estimators.targets import Target
+
+
+def millions(n: int) -> str:
+    return f"{n / 1e6:,.3f} M"
+
+
+def target_row(target: Target) -> dict[str, Any]:
+    return {
+        "name": target.name,
+        "board": target.board,
+        "core": target.core,
+        "clock_mhz": target.clock_mhz,
+        "sram_bytes": target.sram_bytes,
+        "flash_bytes": target.flash_bytes,
+        "default_ram_budget": target.default_ram_budget,
+        "default_flash_budget": target.default_flash_budget,
+        "runtime": target.runtime.name,
+        "runtimes": [r.name for r in target.runtimes],
+        "runtime_code_flash_bytes": target.runtime.code_flash_bytes,
+        "runtime_ram_bytes": target.runtime.ram_bytes,
+        "budget_reasoning": target.budget_reasoning,
+        "notes": target.notes,
+    }
+
+
+def targets_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="Targets", caption="budgets cover model + runtime; see --json for the "
+                  "reasoning behind each default")
+    for col in ("target", "board", "clock", "SRAM", "flash", "RAM budget", "flash budget",
+                "runtime (alternatives)"):
+        table.add_column(col, justify="right" if col in ("clock",) else "left")
+    for r in rows:
+        others = [n for n in r["runtimes"] if n != r["runtime"]]
+        runtime = r["runtime"] + (f" ({', '.join(others)})" if others else "")
+        table.add_row(r["name"], r["board"], f"{r['clock_mhz']} MHz",
+                      format_bytes(r["sram_bytes"]), format_bytes(r["flash_bytes"]),
+                      format_bytes(r["default_ram_budget"]),
+                      format_bytes(r["default_flash_budget"]), runtime)
+    return table
+
+
+def _verdict(row: dict[str, Any]) -> Text:
+    return Text("yes", style="green") if row["fits"] else Text("no", style="bold red")
+
+
+def models_table(rows: list[dict[str, Any]], target: Target, budgets: Budgets) -> Table:
+    table = Table(
+        title=f"Baselines on {target.name} ({target.runtime.label}); budget flash "
+              f"{format_bytes(budgets.flash_bytes)}, RAM {format_bytes(budgets.ram_bytes)}",
+        caption="flash = model .tflite + runtime code; RAM = TFLM arena plan + runtime RAM; "
+                "all estimated",
+    )
+    for col in ("name", "task", "input", "priors", "params", "MACs", "flash", "RAM", "fits"):
+        table.add_column(col, justify="left" if col in ("name", "task") else "right")
+    for r in rows:
+        c, h, w = r["input_shape"]
+        table.add_row(r["name"], r["task"], f"{h}x{w}x{c}", str(r["num_priors"] or "-"),
+                      f"{r['params']:,}", millions(r["macs"]), format_bytes(r["flash_bytes"]),
+                      format_bytes(r["ram_bytes"]), _verdict(r))
+    return table
+
+
+def estimate_panel(row: dict[str, Any], target: Target) -> Table:
+    table = Table(title=f"{row['name']} on {target.name} ({target.runtime.label})",
+                  show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    c, h, w = row["input_shape"]
+    lines = [
+        ("input", f"{h}x{w}x{c}"),
+        ("classes", str(row["num_classes"])),
+        ("priors", str(row["num_priors"])),
+        ("params (backbone)", f"{row['params']:,} ({row['backbone_params']:,})"),
+        ("MACs, deployed (conv/FC, BN folded)", millions(row["macs"])),
+        ("MACs, seed convention (backbone)", f"{millions(row['macs_seed_convention'])} "
+         f"({millions(row['backbone_macs_seed_convention'])})"),
+        ("model .tflite (est.)", format_bytes(row["tflite_bytes_estimated"])),
+        ("TFLM arena (est.)", format_bytes(row["arena_bytes_estimated"])),
+        ("flash total / budget", f"{format_bytes(row['flash_bytes'])} / "
+         f"{format_bytes(row['flash_budget'])}"),
+        ("RAM total / budget", f"{format_bytes(row['ram_bytes'])} / "
+         f"{format_bytes(row['ram_budget'])}"),
+    ]
+    for what, value in lines:
+        table.add_row(what, value)
+    table.add_row("fits", _verdict(row))
+    for violation in row["violations"]:
+        table.add_row(Text("violation", style="red"), Text(violation, style="red"))
+    return table

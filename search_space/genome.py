@@ -1,0 +1,258 @@
+"""The genome: one frozen, validated description of a searchable detector.
+
+A genome that exists is buildable: every rule a builder would trip over is checked in
+``__post_init__`` and reported as a :class:`GenomeError` naming the field, the bad value and what
+would be valid. Genomes round-trip through plain dicts (and so JSON) without loss.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+BLOCK_TYPES = ("lb", "dlb", "dlb_skip")
+HEAD_TYPES = ("ssd", "ssdlite")
+KERNELS = (3, 5)
+CHANNEL_DIVISORS = (1, 4, 8)
+RESOLUTION_RANGE = (96, 320)
+RESOLUTION_STEP = 32
+WIDTH_RANGE = (0.1, 2.0)
+DEPTH_RANGE = (1, 8)
+MAX_RATIO = 4.0
+NUM_STAGES = 4
+# Base channels of EtinyNet-1.0 per stage; the last block of stage 4 widens to 512.
+STAGE_CHANNELS = (32, 128, 192, 256)
+LAST_CHANNELS = 512
+# Output stride of every block of a stage (stem: conv s2 + max-pool s2).
+STAGE_STRIDES = (4, 8, 16, 32)
+
+
+class GenomeError(ValueError):
+    """A genome that cannot be built; the message names the field and the valid values."""
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise GenomeError(message)
+
+
+def scaled_channels(base: int, width: float, divisor: int) -> int:
+    """``int(base * width)`` for divisor 1 (the seed's truncation), else the nearest multiple."""
+    if divisor == 1:
+        return max(1, int(base * width))
+    return max(divisor, int(base * width / divisor + 0.5) * divisor)
+
+
+@dataclass(frozen=True)
+class StageGene:
+    width: float
+    depth: int
+    block: str = "lb"
+    kernel: int = 3
+
+    def validate(self, where: str) -> None:
+        lo, hi = WIDTH_RANGE
+        _require(isinstance(self.width, (int, float)) and lo <= self.width <= hi,
+                 f"{where}.width={self.width!r}: must be a number in [{lo}, {hi}]")
+        lo, hi = DEPTH_RANGE
+        _require(isinstance(self.depth, int) and lo <= self.depth <= hi,
+                 f"{where}.depth={self.depth!r}: must be an integer in [{lo}, {hi}]")
+        _require(self.block in BLOCK_TYPES,
+                 f"{where}.block={self.block!r}: valid block types are {', '.join(BLOCK_TYPES)}")
+        _require(self.kernel in KERNELS,
+                 f"{where}.kernel={self.kernel!r}: valid depthwise kernels are 3 and 5")
+
+
+@dataclass(frozen=True)
+class AnchorGene:
+    """Priors of one feature map, as fractions of the image side."""
+
+    min_scale: float
+    max_scale: float
+    ratios: tuple[float, ...] = (2.0,)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ratios", tuple(float(r) for r in self.ratios))
+
+    @property
+    def boxes_per_cell(self) -> int:
+        # A min-size square, a sqrt(min*max) square, and two boxes per ratio.
+        return 2 + 2 * len(self.ratios)
+
+    def validate(self, where: str) -> None:
+        _require(0.0 < self.min_scale < self.max_scale <= 1.0,
+                 f"{where}: scales min={self.min_scale!r} max={self.max_scale!r} must satisfy "
+                 "0 < min < max <= 1")
+        _require(all(1.0 < r <= MAX_RATIO for r in self.ratios),
+                 f"{where}.ratios={list(self.ratios)}: each ratio must be in (1, {MAX_RATIO}] "
+                 "(the reciprocal box is added automatically)")
+        _require(len(set(self.ratios)) == len(self.ratios),
+                 f"{where}.ratios={list(self.ratios)}: ratios must be distinct")
+
+
+@dataclass(frozen=True)
+class HeadGene:
+    """Extra layers after the backbone, the predictor type and one anchor set per map."""
+
+    kind: str
+    extras: tuple[int, ...]
+    anchors: tuple[AnchorGene, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "extras", tuple(self.extras))
+        object.__setattr__(self, "anchors", tuple(self.anchors))
+
+    def validate(self) -> None:
+        _require(self.kind in HEAD_TYPES,
+                 f"head.kind={self.kind!r}: valid head types are {', '.join(HEAD_TYPES)}")
+        for i, ch in enumerate(self.extras):
+            _require(isinstance(ch, int) and 2 <= ch <= 1024 and ch % 2 == 0,
+                     f"head.extras[{i}]={ch!r}: must be an even channel count in [2, 1024]")
+        for i, anchor in enumerate(self.anchors):
+            anchor.validate(f"head.anchors[{i}]")
+
+
+@dataclass(frozen=True)
+class Genome:
+    """An EtinyNet backbone with an SSD / SSDLite head at a square input resolution.
+
+    ``taps`` lists the backbone outputs that feed the head as (stage, block), 1-based, one
+    per stage at most, in stage order, ending at the backbone output (4, depth of stage 4).
+    """
+
+    resolution: int
+    stages: tuple[StageGene, ...]
+    taps: tuple[tuple[int, int], ...]
+    head: HeadGene
+    channel_divisor: int = 8
+    version: int = field(default=1)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", tuple(self.stages))
+        object.__setattr__(self, "taps", tuple(tuple(t) for t in self.taps))
+        self._validate()
+
+    # -- validation ---------------------------------------------------------------
+    def _validate(self) -> None:
+        lo, hi = RESOLUTION_RANGE
+        _require(isinstance(self.resolution, int) and lo <= self.resolution <= hi
+                 and self.resolution % RESOLUTION_STEP == 0,
+                 f"resolution={self.resolution!r}: must be a multiple of {RESOLUTION_STEP} "
+                 f"in [{lo}, {hi}]")
+        _require(self.channel_divisor in CHANNEL_DIVISORS,
+                 f"channel_divisor={self.channel_divisor!r}: valid values are "
+                 f"{', '.join(map(str, CHANNEL_DIVISORS))}")
+        _require(len(self.stages) == NUM_STAGES,
+                 f"stages: need exactly {NUM_STAGES} stages, got {len(self.stages)}")
+        for i, stage in enumerate(self.stages):
+            stage.validate(f"stages[{i}]")
+        self._validate_taps()
+        self.head.validate()
+        self._validate_maps()
+
+    def _validate_taps(self) -> None:
+        _require(len(self.taps) >= 1, "taps: at least the backbone output must feed the head")
+        stages_seen = [t[0] for t in self.taps]
+        _require(stages_seen == sorted(set(stages_seen)),
+                 f"taps={list(self.taps)}: at most one tap per stage, in increasing stage order")
+        for stage, block in self.taps:
+            _require(1 <= stage <= NUM_STAGES,
+                     f"taps: stage {stage} does not exist (valid: 1..{NUM_STAGES})")
+            depth = self.stages[stage - 1].depth
+            _require(1 <= block <= depth,
+                     f"taps: block {block} of stage {stage} does not exist (valid: 1..{depth})")
+        last = (NUM_STAGES, self.stages[-1].depth)
+        _require(self.taps[-1] == last,
+                 f"taps={list(self.taps)}: the last tap must be the backbone output {last}")
+
+    def _validate_maps(self) -> None:
+        size = self.resolution // STAGE_STRIDES[-1]
+        for i in range(len(self.head.extras)):
+            _require(size > 1, f"head.extras: extra layer {i} would shrink a 1x1 map at "
+                     f"resolution {self.resolution}; at most {i} extra layers fit")
+            size = math.ceil(size / 2)
+        _require(len(self.head.anchors) == self.num_maps,
+                 f"head.anchors: need one anchor set per feature map ({self.num_maps} = "
+                 f"{len(self.taps)} taps + {len(self.head.extras)} extras), "
+                 f"got {len(self.head.anchors)}")
+
+    # -- derived ------------------------------------------------------------------
+    @property
+    def num_maps(self) -> int:
+        return len(self.taps) + len(self.head.extras)
+
+    def stage_channels(self) -> tuple[int, ...]:
+        return tuple(scaled_channels(c, s.width, self.channel_divisor)
+                     for c, s in zip(STAGE_CHANNELS, self.stages))
+
+    def last_channels(self) -> int:
+        return scaled_channels(LAST_CHANNELS, self.stages[-1].width, self.channel_divisor)
+
+    def map_sizes(self) -> tuple[int, ...]:
+        sizes = [self.resolution // STAGE_STRIDES[stage - 1] for stage, _ in self.taps]
+        size = sizes[-1]
+        for _ in self.head.extras:
+            size = math.ceil(size / 2)
+            sizes.append(size)
+        return tuple(sizes)
+
+    def num_priors(self) -> int:
+        return sum(s * s * a.boxes_per_cell for s, a in zip(self.map_sizes(), self.head.anchors))
+
+    # -- serialisation --------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types only (dicts, lists, numbers, strings)."""
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Genome:
+        try:
+            head = data["head"]
+            return cls(
+                resolution=data["resolution"],
+                stages=tuple(StageGene(**s) for s in data["stages"]),
+                taps=tuple(tuple(t) for t in data["taps"]),
+                head=HeadGene(kind=head["kind"], extras=tuple(head["extras"]),
+                              anchors=tuple(AnchorGene(a["min_scale"], a["max_scale"],
+                                                       tuple(a["ratios"]))
+                                            for a in head["anchors"])),
+                channel_divisor=data.get("channel_divisor", 8),
+                version=data.get("version", 1),
+            )
+        except (KeyError, TypeError) as exc:
+            raise GenomeError(f"genome dict is malformed ({type(exc).__name__}: {exc}); "
+                              "expected keys resolution, stages, taps, head") from exc
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> Genome:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise GenomeError(f"genome is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise GenomeError("genome JSON must be an object with keys resolution, stages, "
+                              "taps, head")
+        return cls.from_dict(data)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def linear_anchors(num_maps: int, smin: float, smax: float,
+                   ratios: tuple[tuple[float, ...], ...]) -> tuple[AnchorGene, ...]:
+    """SSD's linear scale schedule: map k gets min s_k and max s_{k+1}; the last max is 1."""
+    if num_maps == 1:
+        return (AnchorGene(smin, 1.0, ratios[0]),)
+    scales = [smin + (smax - smin) * k / (num_maps - 1) for k in range(num_maps)]
+    scales = [round(s, 6) for s in scales] + [1.0]
+    return tuple(AnchorGene(scales[k], scales[k + 1], ratios[k]) for k in range(num_maps))

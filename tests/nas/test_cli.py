@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nas.cli import main
+from search_space.baselines import list_baselines, seed_genome
+
+ROW_KEYS = {"name", "input_size", "num_priors", "params", "macs", "macs_seed_convention",
+            "backbone_params", "backbone_macs_seed_convention", "flash_bytes", "ram_bytes",
+            "fits", "violations"}
+TARGET_KEYS = {"name", "clock_mhz", "sram_bytes", "flash_bytes", "default_ram_budget",
+               "default_flash_budget", "runtime"}
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_targets_json(capsys):
+    code, out, _ = run(capsys, "targets", "--json")
+    rows = json.loads(out)
+    assert code == 0
+    assert {r["name"] for r in rows} == {"stm32h7", "esp32", "esp32s3"}
+    assert all(TARGET_KEYS <= r.keys() for r in rows)
+
+
+def test_baselines_json_lists_every_baseline(capsys):
+    code, out, _ = run(capsys, "baselines", "--target", "stm32h7", "--json")
+    rows = json.loads(out)
+    assert code == 0
+    assert [r["name"] for r in rows] == [b.name for b in list_baselines()]
+    assert all(ROW_KEYS <= r.keys() for r in rows)
+    seed = next(r for r in rows if r["name"] == "etn-w1.0-ssdlite")
+    assert seed["num_priors"] == 6132
+    assert seed["backbone_macs_seed_convention"] == 182_673_408
+    assert seed["backbone_params"] == 658_880
+
+
+def test_human_tables_render(capsys):
+    for argv in (["targets"], ["baselines"], ["estimate", "etn-w0.35-ssdlite", "--target",
+                                              "esp32s3"]):
+        code, out, _ = run(capsys, *argv)
+        assert code in (0, 1) and out.strip()
+
+
+def test_estimate_exit_codes_follow_the_budget(capsys):
+    code, out, _ = run(capsys, "estimate", "etn-w0.35-ssdlite", "--target", "stm32h7",
+                       "--flash", "4MiB", "--ram", "4MiB", "--json")
+    row = json.loads(out)
+    assert code == 0 and row["fits"] and row["violations"] == []
+    code, out, _ = run(capsys, "estimate", "etn-w0.35-ssdlite", "--target", "stm32h7",
+                       "--flash", "64KiB", "--json")
+    row = json.loads(out)
+    assert code == 1 and not row["fits"]
+    assert any(v.startswith("flash") for v in row["violations"])
+    assert row["flash_budget"] == 64 * 1024
+
+
+def test_estimate_genome_file(tmp_path: Path, capsys):
+    path = tmp_path / "g.json"
+    path.write_text(seed_genome(0.5).to_json())
+    code, out, _ = run(capsys, "estimate", "--genome", str(path), "--target", "esp32",
+                       "--num-classes", "3", "--json")
+    row = json.loads(out)
+    assert code in (0, 1)
+    assert row["name"] == "g" and row["num_classes"] == 3 and row["num_priors"] == 6132
+
+
+def test_si_budget_is_noted(capsys):
+    code, out, err = run(capsys, "estimate", "etn-w0.35-ssdlite", "--target", "stm32h7",
+                         "--flash", "512KB", "--json")
+    assert json.loads(out)["flash_budget"] == 512_000
+    assert "512,000" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["estimate", "etn-w0.35-ssdlite", "--target", "stm32h8"], "stm32h8"),
+        (["estimate", "etn-w0.35-ssdlite", "--target", "stm32h7", "--flash", "lots"], "lots"),
+        (["estimate", "nope-net", "--target", "stm32h7"], "nope-net"),
+        (["estimate", "--genome", "/nonexistent/g.json", "--target", "stm32h7"], "not found"),
+        (["estimate", "--target", "stm32h7"], "exactly one model"),
+        (["estimate", "etn-w0.35-ssdlite"], "--target"),
+        (["estimate", "etn-w0.35-ssdlite", "--target", "stm32h7", "--runtime", "tvm"], "tvm"),
+        (["baselines", "--ram", "-3KiB"], "-3KiB"),
+        (["frobnicate"], "frobnicate"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors exit directly
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_bad_genome_file_is_one_line(tmp_path: Path, capsys):
+    path = tmp_path / "bad.json"
+    data = seed_genome(0.5).to_dict()
+    data["resolution"] = 100
+    path.write_text(json.dumps(data))
+    code, _, err = run(capsys, "estimate", "--genome", str(path), "--target", "stm32h7")
+    assert code == 2 and "resolution=100" in err and len(err.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(capsys):
+    with pytest.raises(ValueError, match="stm32h8"):
+        main(["estimate", "etn-w0.35-ssdlite", "--target", "stm32h8", "--debug"])
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "tinynas"
+    result = subprocess.run([str(script), "targets", "--json"], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 3

@@ -19,6 +19,8 @@ Op kinds and their fields:
 ``flatten``     (N, ...) -> (N, prod(...))
 ``permute``     axis order ``dims``
 ``reshape``     to shape ``dims``
+``upsample``    nearest-neighbour, H and W times the integer ``stride`` (the scale)
+``pad``         zeros around H and W, ``dims`` = (top, bottom, left, right)
 ==============  ============================================================
 """
 
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 
 OP_KINDS = frozenset(
     {"conv", "bn", "relu", "relu6", "maxpool", "gap", "add", "concat", "linear", "flatten",
-     "permute", "reshape"}
+     "permute", "reshape", "upsample", "pad"}
 )
 ACTIVATIONS = frozenset({"relu", "relu6"})
 
@@ -161,8 +163,10 @@ class GraphBuilder:
         n, c, h, w = self.shape(x)
         pad = kernel // 2 if padding is None else padding
         if c % groups or out_channels % groups:
-            raise ValueError(f"{name}: channels {c}->{out_channels} not divisible by groups {groups}")
-        shape = (n, out_channels, conv_out(h, kernel, stride, pad), conv_out(w, kernel, stride, pad))
+            raise ValueError(
+                f"{name}: channels {c}->{out_channels} not divisible by groups {groups}")
+        shape = (n, out_channels, conv_out(h, kernel, stride, pad),
+                 conv_out(w, kernel, stride, pad))
         return self._emit("conv", name, (x,), shape, kernel=kernel, stride=stride, padding=pad,
                           groups=groups, bias=bias)
 
@@ -224,3 +228,21 @@ class GraphBuilder:
         if math.prod(shape) != math.prod(self.shape(x)):
             raise ValueError(f"{name}: cannot reshape {self.shape(x)} to {shape}")
         return self._emit("reshape", name, (x,), tuple(shape), dims=tuple(shape))
+
+    def upsample(self, x: int, scale: int = 2, name: str = "up") -> int:
+        """Nearest-neighbour upsampling of H and W by an integer ``scale``."""
+        if not isinstance(scale, int) or scale < 1:
+            raise ValueError(f"{name}: scale must be a positive integer, got {scale!r}")
+        n, c, h, w = self.shape(x)
+        return self._emit("upsample", name, (x,), (n, c, h * scale, w * scale), stride=scale)
+
+    def pad(self, x: int, pads: tuple[int, int, int, int], name: str = "pad") -> int:
+        """Zero padding of H and W; ``pads`` = (top, bottom, left, right), any of them 0."""
+        dims = tuple(pads)
+        if len(dims) != 4 or any(not isinstance(p, int) or p < 0 for p in dims):
+            raise ValueError(f"{name}: pads must be 4 non-negative integers "
+                             f"(top, bottom, left, right), got {pads!r}")
+        top, bottom, left, right = dims
+        n, c, h, w = self.shape(x)
+        shape = (n, c, h + top + bottom, w + left + right)
+        return self._emit("pad", name, (x,), shape, dims=dims)

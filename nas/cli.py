@@ -45,7 +45,8 @@ class Output:
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        self.console = Console()
+        # Piped or redirected output has no width: don't squeeze tables into 80 columns.
+        self.console = Console(width=None if sys.stdout.isatty() else 140)
         self.notes = Console(stderr=True)
 
     def emit(self, data: Any) -> None:
@@ -147,7 +148,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tinynas", description="Find object detectors that fit a microcontroller.")
+    parser = _Parser(prog="tinynas",
+                     description="Find object detectors that fit a microcontroller.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output on stdout")

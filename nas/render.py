@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -14,6 +15,13 @@ from estimators.targets import Target
 
 def millions(n: int) -> str:
     return f"{n / 1e6:,.3f} M"
+
+
+def compact(n: int) -> str:
+    """12.3M / 456.7k / 89: narrow enough for an 80-column table."""
+    if n >= 1_000_000:
+        return f"{n / 1e6:.2f}M"
+    return f"{n / 1e3:.1f}k" if n >= 10_000 else str(n)
 
 
 def target_row(target: Target) -> dict[str, Any]:
@@ -36,18 +44,17 @@ def target_row(target: Target) -> dict[str, Any]:
 
 
 def targets_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="Targets", caption="budgets cover model + runtime; see --json for the "
-                  "reasoning behind each default")
-    for col in ("target", "board", "clock", "SRAM", "flash", "RAM budget", "flash budget",
-                "runtime (alternatives)"):
-        table.add_column(col, justify="right" if col in ("clock",) else "left")
+    table = Table(title="Targets", box=box.SIMPLE_HEAD,
+                  caption="budgets cover model + runtime; --json gives the board, runtime "
+                  "overheads and the reasoning behind each default")
+    for col in ("target", "clock", "SRAM", "flash", "RAM budget", "flash budget", "runtimes"):
+        table.add_column(col, justify="left" if col in ("target", "runtimes") else "right",
+                         no_wrap=col == "target")
     for r in rows:
-        others = [n for n in r["runtimes"] if n != r["runtime"]]
-        runtime = r["runtime"] + (f" ({', '.join(others)})" if others else "")
-        table.add_row(r["name"], r["board"], f"{r['clock_mhz']} MHz",
-                      format_bytes(r["sram_bytes"]), format_bytes(r["flash_bytes"]),
-                      format_bytes(r["default_ram_budget"]),
-                      format_bytes(r["default_flash_budget"]), runtime)
+        runtimes = ", ".join(r["runtimes"])  # the default runtime is listed first
+        table.add_row(r["name"], f"{r['clock_mhz']} MHz", format_bytes(r["sram_bytes"]),
+                      format_bytes(r["flash_bytes"]), format_bytes(r["default_ram_budget"]),
+                      format_bytes(r["default_flash_budget"]), runtimes)
     return table
 
 
@@ -57,17 +64,18 @@ def _verdict(row: dict[str, Any]) -> Text:
 
 def models_table(rows: list[dict[str, Any]], target: Target, budgets: Budgets) -> Table:
     table = Table(
+        box=box.SIMPLE_HEAD,
         title=f"Baselines on {target.name} ({target.runtime.label}); budget flash "
               f"{format_bytes(budgets.flash_bytes)}, RAM {format_bytes(budgets.ram_bytes)}",
         caption="flash = model .tflite + runtime code; RAM = TFLM arena plan + runtime RAM; "
-                "all estimated",
+                "all estimated. Priors '-' = classifier.",
     )
-    for col in ("name", "task", "input", "priors", "params", "MACs", "flash", "RAM", "fits"):
-        table.add_column(col, justify="left" if col in ("name", "task") else "right")
+    for col in ("name", "input", "priors", "params", "MACs", "flash", "RAM", "fits"):
+        table.add_column(col, justify="left" if col == "name" else "right", no_wrap=True)
     for r in rows:
         c, h, w = r["input_shape"]
-        table.add_row(r["name"], r["task"], f"{h}x{w}x{c}", str(r["num_priors"] or "-"),
-                      f"{r['params']:,}", millions(r["macs"]), format_bytes(r["flash_bytes"]),
+        table.add_row(r["name"], f"{h}x{w}x{c}", str(r["num_priors"] or "-"),
+                      compact(r["params"]), compact(r["macs"]), format_bytes(r["flash_bytes"]),
                       format_bytes(r["ram_bytes"]), _verdict(r))
     return table
 

@@ -38,6 +38,20 @@ def _rate(genomes: list, target: object, repeats: int) -> list[float]:
     return rates
 
 
+def _largest_genome() -> object:
+    """The most expensive genome the sampler can produce: widest, deepest, 320, every tap."""
+    from search_space.genome import Genome, HeadGene, StageGene, linear_anchors
+    from search_space.sampling import CHANNEL_DIVISOR, DEPTHS, EXTRA_CHANNELS, WIDTH, max_extras
+
+    stages = tuple(StageGene(WIDTH[1], DEPTHS[i][1], "dlb_skip", 5) for i in range(1, 5))
+    taps = ((1, stages[0].depth), (2, stages[1].depth), (3, stages[2].depth),
+            (4, stages[3].depth))
+    extras = (max(EXTRA_CHANNELS),) * max_extras(320)
+    n_maps = len(taps) + len(extras)
+    anchors = linear_anchors(n_maps, 0.05, 0.95, ((2.0, 3.0),) * n_maps)
+    return Genome(320, stages, taps, HeadGene("ssd", extras, anchors), CHANNEL_DIVISOR)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--genomes", type=int, default=300)
@@ -61,6 +75,8 @@ def main() -> int:
     result = {
         "sampled_genomes_per_s": statistics.median(_rate(sampled, target, args.repeats)),
         "etn_w1_0_per_s": statistics.median(_rate(seed, target, args.repeats)),
+        "largest_genome_per_s": statistics.median(
+            _rate([_largest_genome()] * 20, target, args.repeats)),
         "genomes": args.genomes, "seed": args.seed, "repeats": args.repeats,
         "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
         "goal_per_s": GOAL_PER_S,
@@ -71,8 +87,10 @@ def main() -> int:
         print(f"sampled genomes: {result['sampled_genomes_per_s']:.1f} genomes/s "
               f"(median of {args.repeats} passes over {args.genomes}, seed {args.seed})")
         print(f"etn-w1.0-ssdlite: {result['etn_w1_0_per_s']:.1f} genomes/s")
-        print(f"goal >= {GOAL_PER_S:.0f}/s: "
-              f"{'met' if min(result['sampled_genomes_per_s'], result['etn_w1_0_per_s']) >= GOAL_PER_S else 'NOT met'}")
+        print(f"largest genome of the space: {result['largest_genome_per_s']:.1f} genomes/s")
+        slowest = min(result["sampled_genomes_per_s"], result["etn_w1_0_per_s"],
+                      result["largest_genome_per_s"])
+        print(f"goal >= {GOAL_PER_S:.0f}/s: {'met' if slowest >= GOAL_PER_S else 'NOT met'}")
     return 0
 
 

@@ -81,6 +81,19 @@ class AnchorGene:
         # A min-size square, a sqrt(min*max) square, and two boxes per ratio.
         return 2 + 2 * len(self.ratios)
 
+    def cell_boxes(self) -> list[tuple[float, float]]:
+        """(w, h) of each box at one cell, in the order the head's channels are laid out.
+
+        Sides are capped at 1: the seed clamps its (cx, cy, w, h) priors to [0, 1], and a
+        centre always lies inside the image, so only w and h can be clamped.
+        """
+        small, large = self.min_scale, math.sqrt(self.min_scale * self.max_scale)
+        boxes = [(small, small), (large, large)]
+        for r in self.ratios:
+            root = math.sqrt(r)
+            boxes += [(small * root, small / root), (small / root, small * root)]
+        return [(min(w, 1.0), min(h, 1.0)) for w, h in boxes]
+
     def validate(self, where: str) -> None:
         _require(0.0 < self.min_scale < self.max_scale <= 1.0,
                  f"{where}: scales min={self.min_scale!r} max={self.max_scale!r} must satisfy "
@@ -185,7 +198,7 @@ class Genome:
 
     def stage_channels(self) -> tuple[int, ...]:
         return tuple(scaled_channels(c, s.width, self.channel_divisor)
-                     for c, s in zip(STAGE_CHANNELS, self.stages))
+                     for c, s in zip(STAGE_CHANNELS, self.stages, strict=True))
 
     def last_channels(self) -> int:
         return scaled_channels(LAST_CHANNELS, self.stages[-1].width, self.channel_divisor)
@@ -199,7 +212,8 @@ class Genome:
         return tuple(sizes)
 
     def num_priors(self) -> int:
-        return sum(s * s * a.boxes_per_cell for s, a in zip(self.map_sizes(), self.head.anchors))
+        return sum(s * s * a.boxes_per_cell
+                   for s, a in zip(self.map_sizes(), self.head.anchors, strict=True))
 
     # -- serialisation --------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def detection_head(b: GraphBuilder, features: list[Feature], head: HeadGene,
         raise ValueError(f"{len(maps)} feature maps but {len(head.anchors)} anchor sets")
     locs, confs = [], []
     with b.scope("head"):
-        for i, (x, anchor) in enumerate(zip(maps, head.anchors)):
+        for i, (x, anchor) in enumerate(zip(maps, head.anchors, strict=True)):
             a = anchor.boxes_per_cell
             with b.scope(str(i)):
                 loc = _predictor(b, x, a * 4, head.kind, "loc")

@@ -17,10 +17,10 @@ from torch import nn
 
 from estimators.ir import Graph, GraphBuilder, Op
 from search_space.backbones import etinynet
-from search_space.genome import AnchorGene, Genome, GenomeError, HeadGene
+from search_space.genome import Genome, GenomeError, HeadGene
 from search_space.heads import detection_head
 from search_space.layers import Feature
-from search_space.priors import count_priors, generate_priors
+from search_space.priors import AnchorSpec, count_priors, generate_priors
 
 DETECTION = "detection"
 CLASSIFICATION = "classification"
@@ -31,7 +31,9 @@ class Architecture:
     """One network, lowered: the graph every estimator reads, and how to read its outputs.
 
     ``num_classes`` counts foreground classes; a detector's logits have ``num_classes + 1``
-    channels (background first).
+    channels (background first). ``anchors`` holds one anchor set per map: the genome's
+    :class:`~search_space.genome.AnchorGene`, or any other :class:`AnchorSpec` (a published
+    network's own scheme).
     """
 
     name: str
@@ -39,7 +41,7 @@ class Architecture:
     graph: Graph
     num_classes: int
     map_sizes: tuple[int, ...] = ()
-    anchors: tuple[AnchorGene, ...] = ()
+    anchors: tuple[AnchorSpec, ...] = ()
     backbone_scope: str = "backbone"
 
     @property
@@ -140,8 +142,9 @@ class GraphNet(nn.Module):
             for t in op.inputs:
                 last_use[t] = i
         keep = set(arch.graph.outputs)
-        self._free_after = [[t for t in op.inputs if last_use[t] == i and t not in keep]
-                            for i, op in enumerate(ops)]
+        # dict.fromkeys: an op may read one tensor twice (add(x, x)); free it once.
+        self._free_after = [[t for t in dict.fromkeys(op.inputs)
+                             if last_use[t] == i and t not in keep] for i, op in enumerate(ops)]
         if arch.task == DETECTION:
             self.register_buffer("priors", torch.from_numpy(arch.priors()), persistent=False)
 
@@ -150,8 +153,9 @@ class GraphNet(nn.Module):
         return self.arch.num_classes
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...] | torch.Tensor:
-        env: dict[int, torch.Tensor] = dict(zip(self.arch.graph.inputs, inputs))
-        for op, module, free in zip(self.arch.graph.ops, self._modules_by_op, self._free_after):
+        env: dict[int, torch.Tensor] = dict(zip(self.arch.graph.inputs, inputs, strict=True))
+        for op, module, free in zip(self.arch.graph.ops, self._modules_by_op, self._free_after,
+                                    strict=True):
             env[op.output] = _run(op, module, [env[t] for t in op.inputs])
             for t in free:
                 del env[t]
@@ -185,4 +189,9 @@ def _run(op: Op, module: nn.Module | None, xs: list[torch.Tensor]) -> torch.Tens
         return x.permute(*op.dims)
     if kind == "reshape":
         return x.reshape(x.shape[0], *op.dims[1:])
+    if kind == "upsample":
+        return F.interpolate(x, scale_factor=op.stride, mode="nearest")
+    if kind == "pad":
+        top, bottom, left, right = op.dims
+        return F.pad(x, (left, right, top, bottom))  # F.pad lists the last axis first
     raise ValueError(f"op {op.name}: kind {kind!r} has no torch implementation")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +17,8 @@ def seed_genome(width: float = 1.0) -> Genome:
               StageGene(width, 3, "dlb_skip", 3), StageGene(width, 3, "dlb_skip", 3))
     mins, maxs = [26, 67, 108, 149, 190, 231], [67, 108, 149, 190, 231, 256]
     ratios = [(2,), (2, 3), (2, 3), (2, 3), (2,), (2,)]
-    anchors = tuple(AnchorGene(a / 256, b / 256, r) for a, b, r in zip(mins, maxs, ratios))
+    anchors = tuple(AnchorGene(a / 256, b / 256, r)
+                    for a, b, r in zip(mins, maxs, ratios, strict=True))
     return Genome(256, stages, ((2, 3), (3, 2), (4, 3)),
                   HeadGene("ssdlite", (256, 256, 256), anchors), channel_divisor=1)
 
@@ -78,7 +81,7 @@ def test_conv_bn_relu_order_and_module_names():
     kinds = [op.kind for op in ops[:3]]
     assert kinds == ["conv", "bn", "relu"]
     # BN always directly follows a conv, so it folds at export.
-    for prev, op in zip(ops, ops[1:]):
+    for prev, op in pairwise(ops):
         if op.kind == "bn":
             assert prev.kind == "conv" and op.inputs == (prev.output,)
 
@@ -99,3 +102,64 @@ def test_head_is_nhwc_ordered():
     a = 2
     expected = loc.permute(0, 2, 3, 1).reshape(1, 9 * a, 4)
     torch.testing.assert_close(boxes, expected)
+
+
+def test_graphnet_runs_ops_that_read_a_tensor_twice():
+    from estimators.ir import GraphBuilder
+    from search_space.model import CLASSIFICATION, Architecture, GraphNet
+
+    b = GraphBuilder()
+    x = b.input((1, 2, 4, 4))
+    y = b.act(x)
+    z = b.concat([b.add(y, y), y], axis=1)
+    net = GraphNet(Architecture("twice", CLASSIFICATION, b.finish([z]), 2))
+    inp = torch.randn(1, 2, 4, 4)
+    out = net(inp)
+    torch.testing.assert_close(out, torch.cat([2 * inp.relu(), inp.relu()], dim=1))
+
+
+def test_graphnet_upsample_and_pad_match_torch():
+    import torch.nn.functional as F
+
+    from estimators.ir import GraphBuilder
+    from search_space.model import CLASSIFICATION, Architecture, GraphNet
+
+    b = GraphBuilder()
+    x = b.input((2, 3, 4, 5))
+    up = b.upsample(x, 2)
+    out = b.pad(up, (1, 0, 2, 3))  # top, bottom, left, right
+    net = GraphNet(Architecture("up_pad", CLASSIFICATION, b.finish([up, out]), 2))
+    inp = torch.randn(2, 3, 4, 5)
+    got_up, got = net(inp)
+    expected_up = F.interpolate(inp, scale_factor=2, mode="nearest")
+    torch.testing.assert_close(got_up, expected_up)
+    torch.testing.assert_close(got, F.pad(expected_up, (2, 3, 1, 0)))
+    assert got.shape == (2, 3, 9, 15)
+    assert torch.equal(got[:, :, 0], torch.zeros(2, 3, 15))  # the padded top row
+    torch.testing.assert_close(got[:, :, 1:, 2:12], expected_up)
+
+
+def test_anchor_gene_cell_boxes_order_and_cap():
+    boxes = AnchorGene(0.5, 0.9, (3.0,)).cell_boxes()
+    r3 = np.sqrt(3)
+    expected = [(0.5, 0.5), (np.sqrt(0.45), np.sqrt(0.45)), (min(0.5 * r3, 1.0), 0.5 / r3),
+                (0.5 / r3, min(0.5 * r3, 1.0))]
+    np.testing.assert_allclose(boxes, expected)
+    assert len(boxes) == AnchorGene(0.5, 0.9, (3.0,)).boxes_per_cell
+
+
+def test_priors_take_any_anchor_spec():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class TwoBoxes:
+        boxes_per_cell: int = 2
+
+        def cell_boxes(self) -> list[tuple[float, float]]:
+            return [(0.2, 0.4), (1.5, 0.1)][: self.boxes_per_cell]
+
+    priors = generate_priors([2], [TwoBoxes()])
+    assert priors.shape == (8, 4)
+    np.testing.assert_allclose(priors[:2], [[0.25, 0.25, 0.2, 0.4], [0.25, 0.25, 1.5, 0.1]])
+    with pytest.raises(ValueError, match="boxes_per_cell"):
+        generate_priors([2], [TwoBoxes(boxes_per_cell=3)])

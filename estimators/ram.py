@@ -1,0 +1,204 @@
+"""TFLite-Micro tensor arena of a deployed graph.
+
+TFLM keeps everything in one arena. The non-persistent "head" holds the activation tensors,
+placed ahead of time by its ``GreedyMemoryPlanner``; :func:`greedy_offsets` re-implements that
+algorithm (from the public source's behaviour, not its code):
+
+* every buffer's size is rounded up to the 16-byte arena alignment before planning;
+* buffers are taken largest first with a stable sort; TFLM fills its sort array back to front,
+  so among equal sizes the buffer added *later* (higher tensor index) goes first;
+* each buffer goes at the lowest offset, scanning the placed buffers that are alive at the same
+  time in offset order, where the gap before the next such buffer is big enough;
+* the head is the largest ``offset + size``.
+
+A tensor lives from the op that writes it (graph inputs: op 0) to the last op that reads it
+(graph outputs: the last op); a tensor nobody reads lives for its producing op only.
+
+The persistent "tail" holds the runtime's structs, estimated by :class:`TailCosts`. Kernel
+scratch buffers (CMSIS-NN / ESP-NN im2col and friends, which also live in the head) are not
+modelled: the reference kernels used by the ``tflite_micro`` Python package request none for
+the ops of this search space.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from estimators.deploy import (
+    ADD,
+    CONCATENATION,
+    CONV_2D,
+    DEPTHWISE_CONV_2D,
+    FC_PER_CHANNEL,
+    FULLY_CONNECTED,
+    MAX_POOL_2D,
+    MEAN,
+    PAD,
+    RELU,
+    RELU6,
+    RESHAPE,
+    RESIZE_NEAREST_NEIGHBOR,
+    TRANSPOSE,
+    DeployedGraph,
+)
+
+ARENA_ALIGNMENT = 16  # TFLM's MicroArenaBufferAlignment()
+
+
+@dataclass(frozen=True)
+class TailCosts:
+    """Bytes of the persistent arena section, by what TFLM allocates there.
+
+    **Estimates from the runtime's struct layouts, to be calibrated in issue 3** against
+    ``print_allocations()`` of the ``tflite_micro`` interpreter (a 64-bit host build) and, when
+    possible, a 32-bit board build.
+    """
+
+    # Allocator objects, memory planner object, subgraph allocation table, interpreter graph.
+    fixed: int
+    # One TfLiteEvalTensor (data pointer, dims pointer, type) per tensor, constants included.
+    per_tensor: int
+    # NodeAndRegistration (TfLiteNode + registration pointer) plus the parsed builtin options.
+    per_op: int
+    # Persistent TfLiteTensor + affine quantisation for each model input and output.
+    per_io_tensor: int
+    # Per-channel output multiplier and shift (int32 each) per output channel of a
+    # per-channel quantised kernel.
+    per_channel: int
+    # The kernel's OpData struct (allocated in Init / Prepare) by op kind.
+    op_data: Mapping[str, int] = field(default_factory=dict)
+
+
+# 32-bit pointers: Cortex-M (STM32H7) and Xtensa (ESP32, ESP32-S3).
+TAIL_MCU32 = TailCosts(
+    fixed=320, per_tensor=12, per_op=64, per_io_tensor=96, per_channel=8,
+    op_data={CONV_2D: 64, DEPTHWISE_CONV_2D: 64, FULLY_CONNECTED: 48, ADD: 80, MAX_POOL_2D: 32,
+             MEAN: 48, CONCATENATION: 24, PAD: 56, TRANSPOSE: 0, RESHAPE: 0, RELU: 24,
+             RELU6: 8, RESIZE_NEAREST_NEIGHBOR: 0},
+)
+# 64-bit pointers: the host build inside the ``tflite_micro`` Python package.
+TAIL_HOST64 = TailCosts(
+    fixed=640, per_tensor=24, per_op=112, per_io_tensor=160, per_channel=8,
+    op_data={CONV_2D: 72, DEPTHWISE_CONV_2D: 72, FULLY_CONNECTED: 56, ADD: 80, MAX_POOL_2D: 32,
+             MEAN: 56, CONCATENATION: 32, PAD: 56, TRANSPOSE: 0, RESHAPE: 0, RELU: 24,
+             RELU6: 8, RESIZE_NEAREST_NEIGHBOR: 0},
+)
+_PER_CHANNEL_KINDS = frozenset(
+    {CONV_2D, DEPTHWISE_CONV_2D} | ({FULLY_CONNECTED} if FC_PER_CHANNEL else set()))
+
+
+@dataclass(frozen=True)
+class ArenaPlan:
+    """Where every activation tensor sits in the head, and the arena's size."""
+
+    head_bytes: int
+    tail_bytes: int
+    offsets: Mapping[int, int]  # deployed tensor id -> byte offset in the head
+    lifetimes: Mapping[int, tuple[int, int]]  # deployed tensor id -> (first op, last op)
+    peak_op: int  # first op at which the live buffers reach head_bytes
+    peak_op_name: str
+
+    @property
+    def total_bytes(self) -> int:
+        return self.head_bytes + self.tail_bytes
+
+
+def align(size: int, alignment: int = ARENA_ALIGNMENT) -> int:
+    return -(-size // alignment) * alignment
+
+
+def lifetimes(graph: DeployedGraph) -> dict[int, tuple[int, int]]:
+    """(first op, last op) of every activation tensor, in op indices."""
+    last_op = max(len(graph.ops) - 1, 0)
+    first = dict.fromkeys(graph.inputs, 0)
+    last = dict.fromkeys(graph.inputs, 0)
+    for i, op in enumerate(graph.ops):
+        for t in op.inputs:
+            if t in first:
+                last[t] = i
+        first[op.output] = i
+        last[op.output] = i
+    for t in graph.outputs:
+        last[t] = last_op
+    return {t: (first[t], last[t]) for t in first}
+
+
+def greedy_offsets(sizes: Sequence[int], spans: Sequence[tuple[int, int]]) -> list[int]:
+    """TFLM GreedyMemoryPlanner offsets for buffers given in the order they are added.
+
+    ``sizes`` should already be aligned. O(n^2) in the worst case: each buffer scans the
+    placed buffers once, kept sorted by offset.
+    """
+    order = sorted(range(len(sizes)), key=lambda i: (-sizes[i], -i))
+    offsets = [0] * len(sizes)
+    placed_offsets: list[int] = []  # sorted
+    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last), same order
+    for i in order:
+        size, (first, last) = sizes[i], spans[i]
+        candidate = 0
+        for offset, end, p_first, p_last in placed:
+            if p_first > last or first > p_last:
+                continue
+            if offset - candidate >= size:
+                break
+            candidate = max(candidate, end)
+        offsets[i] = candidate
+        k = bisect_right(placed_offsets, candidate)
+        placed_offsets.insert(k, candidate)
+        placed.insert(k, (candidate, candidate + size, first, last))
+    return offsets
+
+
+def peak_activation_bytes(graph: DeployedGraph) -> int:
+    """Largest sum of live activation bytes at any op: a lower bound of the head."""
+    return max(_live_sums(graph, lifetimes(graph), {}), default=0)
+
+
+def _live_sums(graph: DeployedGraph, spans: Mapping[int, tuple[int, int]],
+               sizes: Mapping[int, int]) -> list[int]:
+    steps = max(len(graph.ops), 1)
+    delta = [0] * (steps + 1)
+    for t, (first, last) in spans.items():
+        size = sizes.get(t, graph.tensors[t].nbytes)
+        delta[first] += size
+        delta[last + 1] -= size
+    sums, running = [], 0
+    for step in delta[:-1]:
+        running += step
+        sums.append(running)
+    return sums
+
+
+def tail_bytes(graph: DeployedGraph, costs: TailCosts = TAIL_MCU32) -> int:
+    total = costs.fixed + costs.per_tensor * len(graph.tensors)
+    total += costs.per_io_tensor * (len(graph.inputs) + len(graph.outputs))
+    for op in graph.ops:
+        total += costs.per_op + costs.op_data.get(op.kind, 0)
+        if op.kind in _PER_CHANNEL_KINDS:
+            total += costs.per_channel * graph.tensors[op.inputs[1]].quant_channels
+    return total
+
+
+def _peak_op(graph: DeployedGraph, spans: Mapping[int, tuple[int, int]],
+             offsets: Mapping[int, int], sizes: Mapping[int, int], head: int) -> int:
+    top = [0] * max(len(graph.ops), 1)
+    for t, (first, last) in spans.items():
+        end = offsets[t] + sizes[t]
+        for step in range(first, last + 1):
+            top[step] = max(top[step], end)
+    return top.index(head) if head else 0
+
+
+def arena_plan(graph: DeployedGraph, tail: TailCosts = TAIL_MCU32) -> ArenaPlan:
+    """Head (greedy plan of activations) and tail (runtime structs) of the TFLM arena."""
+    spans = lifetimes(graph)
+    ids = sorted(t for t in spans if graph.tensors[t].nbytes > 0)  # TFLM adds in tensor order
+    sizes = {t: align(graph.tensors[t].nbytes) for t in ids}
+    planned = greedy_offsets([sizes[t] for t in ids], [spans[t] for t in ids])
+    offsets = dict(zip(ids, planned, strict=True))
+    head = max((offsets[t] + sizes[t] for t in ids), default=0)
+    peak = _peak_op(graph, spans, offsets, sizes, head)
+    name = graph.ops[peak].name if graph.ops else ""
+    return ArenaPlan(head, tail_bytes(graph, tail), offsets, spans, peak, name)

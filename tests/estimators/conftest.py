@@ -1,0 +1,65 @@
+"""Graphs shared by the estimator tests: a tiny hand-computed one and two genomes."""
+
+from __future__ import annotations
+
+import pytest
+
+from estimators.ir import Graph, GraphBuilder
+from search_space.genome import AnchorGene, Genome, HeadGene, StageGene
+
+
+def _tiny() -> Graph:
+    """Input 1x3x8x8 -> conv 3->4 k3 s2 + bn + relu -> (dw k3 + bn + relu6 -> pw 4->8 (bias)
+    + bn) + (skip pw 4->8 (bias), no bn) -> add -> gap -> flatten -> linear 8->2 (bias).
+
+    Every figure the tests assert about it is worked out by hand in the test's comments.
+    """
+    b = GraphBuilder()
+    x = b.input((1, 3, 8, 8))  # tensor 0
+    with b.scope("stem"):
+        t = b.act(b.bn(b.conv(x, 4, 3, 2, name="conv")))  # (1,4,4,4)
+    with b.scope("main"):
+        y = b.act(b.bn(b.dwconv(t, 3, name="dw"), name="dw_bn"), "relu6")
+        y = b.bn(b.conv(y, 8, 1, bias=True, name="pw"), name="pw_bn")  # (1,8,4,4)
+    s = b.conv(t, 8, 1, bias=True, name="skip")
+    y = b.add(y, s, name="add")
+    y = b.flatten(b.gap(y, name="gap"), name="flatten")
+    return b.finish([b.linear(y, 2, name="fc")])
+
+
+def _seed(width: float = 1.0) -> Genome:
+    """The seed etn-w1.0 SSDLite at 256 (channel truncation, the seed's anchors)."""
+    w = width
+    st = (StageGene(w, 4, "lb", 3), StageGene(w, 4, "lb", 3), StageGene(w, 3, "dlb_skip", 3),
+          StageGene(w, 3, "dlb_skip", 3))
+    mins = [26, 67, 108, 149, 190, 231]
+    maxs = [67, 108, 149, 190, 231, 256]
+    rat = [(2,), (2, 3), (2, 3), (2, 3), (2,), (2,)]
+    anchors = tuple(AnchorGene(a / 256, b / 256, r)
+                    for a, b, r in zip(mins, maxs, rat, strict=True))
+    head = HeadGene("ssdlite", (256, 256, 256), anchors)
+    return Genome(256, st, ((2, 3), (3, 2), (4, 3)), head, channel_divisor=1)
+
+
+def _small() -> Genome:
+    """A resolution-96 genome with every block type and both kernels, for fast torch tests."""
+    st = (StageGene(0.5, 2, "lb", 3), StageGene(0.5, 2, "dlb", 5),
+          StageGene(0.5, 2, "dlb_skip", 3), StageGene(0.5, 2, "dlb_skip", 3))
+    anchors = tuple(AnchorGene(a, a + 0.2, (2.0,)) for a in (0.1, 0.3, 0.5, 0.7))
+    head = HeadGene("ssdlite", (128,), anchors)
+    return Genome(96, st, ((2, 2), (3, 2), (4, 2)), head, channel_divisor=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_graph() -> Graph:
+    return _tiny()
+
+
+@pytest.fixture(scope="session")
+def seed_genome() -> Genome:
+    return _seed()
+
+
+@pytest.fixture(scope="session")
+def small_genome() -> Genome:
+    return _small()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from estimators.ir import Graph, GraphBuilder
+from search_space.baselines import seed_genome as _seed
 from search_space.genome import AnchorGene, Genome, HeadGene, StageGene
 
 
@@ -27,20 +28,6 @@ def _tiny() -> Graph:
     return b.finish([b.linear(y, 2, name="fc")])
 
 
-def _seed(width: float = 1.0) -> Genome:
-    """The seed etn-w1.0 SSDLite at 256 (channel truncation, the seed's anchors)."""
-    w = width
-    st = (StageGene(w, 4, "lb", 3), StageGene(w, 4, "lb", 3), StageGene(w, 3, "dlb_skip", 3),
-          StageGene(w, 3, "dlb_skip", 3))
-    mins = [26, 67, 108, 149, 190, 231]
-    maxs = [67, 108, 149, 190, 231, 256]
-    rat = [(2,), (2, 3), (2, 3), (2, 3), (2,), (2,)]
-    anchors = tuple(AnchorGene(a / 256, b / 256, r)
-                    for a, b, r in zip(mins, maxs, rat, strict=True))
-    head = HeadGene("ssdlite", (256, 256, 256), anchors)
-    return Genome(256, st, ((2, 3), (3, 2), (4, 3)), head, channel_divisor=1)
-
-
 def _small() -> Genome:
     """A resolution-96 genome with every block type and both kernels, for fast torch tests."""
     st = (StageGene(0.5, 2, "lb", 3), StageGene(0.5, 2, "dlb", 5),
@@ -57,7 +44,7 @@ def tiny_graph() -> Graph:
 
 @pytest.fixture(scope="session")
 def seed_genome() -> Genome:
-    return _seed()
+    return _seed(1.0)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,14 @@ def seed_genome(width: float = 1.0) -> Genome:
                   HeadGene("ssdlite", (256, 256, 256), anchors), channel_divisor=1)
 
 
+def test_seed_genome_from_the_doc_equals_the_baseline():
+    # Written here from etinynet-ssd.md, independently of search_space.baselines.
+    from search_space.baselines import seed_genome as library_seed
+
+    for width in (1.0, 0.75, 0.5, 0.35):
+        assert library_seed(width) == seed_genome(width)
+
+
 def test_seed_config_has_6132_priors():
     genome = seed_genome()
     assert genome.map_sizes() == (32, 16, 8, 4, 2, 1)

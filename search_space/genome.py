@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from search_space.priors import count_priors
+
 BLOCK_TYPES = ("lb", "dlb", "dlb_skip")
 HEAD_TYPES = ("ssd", "ssdlite")
 KERNELS = (3, 5)
@@ -212,8 +214,7 @@ class Genome:
         return tuple(sizes)
 
     def num_priors(self) -> int:
-        return sum(s * s * a.boxes_per_cell
-                   for s, a in zip(self.map_sizes(), self.head.anchors, strict=True))
+        return count_priors(self.map_sizes(), self.head.anchors)
 
     # -- serialisation --------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

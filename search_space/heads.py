@@ -35,8 +35,9 @@ def _flatten_nhwc(b: GraphBuilder, x: int, per_prior: int) -> int:
 
 
 def detection_head(b: GraphBuilder, features: list[Feature], head: HeadGene,
-                   class_channels: int) -> tuple[int, int]:
-    """Boxes (N, P, 4) and logits (N, P, class_channels) over taps + extra layers."""
+                   class_channels: int) -> tuple[int, int, list[int]]:
+    """Boxes (N, P, 4), logits (N, P, class_channels) and the feature maps predicted on
+    (taps, then extra layers)."""
     maps = [f.tensor for f in features] + extra_layers(b, features[-1].tensor, head.extras)
     if len(maps) != len(head.anchors):
         raise ValueError(f"{len(maps)} feature maps but {len(head.anchors)} anchor sets")
@@ -51,4 +52,4 @@ def detection_head(b: GraphBuilder, features: list[Feature], head: HeadGene,
                 confs.append(_flatten_nhwc(b, conf, class_channels))
         boxes = b.concat(locs, axis=1, name="boxes") if len(locs) > 1 else locs[0]
         logits = b.concat(confs, axis=1, name="logits") if len(confs) > 1 else confs[0]
-    return boxes, logits
+    return boxes, logits, maps

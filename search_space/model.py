@@ -73,12 +73,10 @@ def detector_architecture(name: str, input_shape: tuple[int, int, int], backbone
     x = b.input((1, *input_shape))
     features = backbone(b, x)
     channels = num_classes + 1 if class_channels is None else class_channels
-    boxes, logits = detection_head(b, features, head, channels)
+    boxes, logits, maps = detection_head(b, features, head, channels)
     graph = b.finish((boxes, logits))
-    maps = [graph.shape(f.tensor)[2] for f in features]
-    for _ in head.extras:
-        maps.append(-(-maps[-1] // 2))
-    return Architecture(name, DETECTION, graph, num_classes, tuple(maps), head.anchors)
+    sizes = tuple(graph.shape(m)[2] for m in maps)
+    return Architecture(name, DETECTION, graph, num_classes, sizes, head.anchors)
 
 
 def lower(genome: Genome, num_classes: int = 1, name: str = "genome",

@@ -7,53 +7,18 @@ tracebacks). Bad input is one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar, NoReturn
+from typing import NoReturn
 
-from rich.console import Console
-
-from estimators.budgets import BudgetError, parse_budget
+from estimators.budgets import parse_budget
 from estimators.estimate import Budgets
-from estimators.targets import Target, TargetError, get_target, list_targets
+from estimators.targets import Target, get_target, list_targets
 from nas import render
-from nas.models import UsageError, resolve_model
+from nas.command import EXIT_DOES_NOT_FIT, EXIT_OK, EXIT_USAGE, USER_ERRORS, Command, Output
+from nas.models import resolve_model
 from nas.rows import model_row
-from search_space.baselines import BaselineError, get_baseline, list_baselines
-from search_space.genome import GenomeError
-
-EXIT_OK, EXIT_DOES_NOT_FIT, EXIT_USAGE = 0, 1, 2
-# Errors that mean "the user asked for something invalid", never a bug of ours.
-USER_ERRORS = (UsageError, BudgetError, TargetError, BaselineError, GenomeError)
-
-
-class Command(ABC):
-    name: ClassVar[str]
-    help: ClassVar[str]
-
-    @abstractmethod
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
-
-    @abstractmethod
-    def run(self, args: argparse.Namespace, out: Output) -> int: ...
-
-
-class Output:
-    """Where a command's result goes: JSON on stdout, or rich tables."""
-
-    def __init__(self, as_json: bool) -> None:
-        self.as_json = as_json
-        # Piped or redirected output has no width: don't squeeze tables into 80 columns.
-        self.console = Console(width=None if sys.stdout.isatty() else 140)
-        self.notes = Console(stderr=True)
-
-    def emit(self, data: Any) -> None:
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-
-    def note(self, text: str) -> None:
-        self.notes.print(f"[yellow]note:[/] {text}", highlight=False)
+from search_space.baselines import get_baseline, list_baselines
 
 
 def _target_arguments(parser: argparse.ArgumentParser, required: bool) -> None:

@@ -15,4 +15,6 @@ PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 # torch first, pinned: any unpinned request would fetch the CUDA build (several GB).
 "${PIP[@]}" torch==2.13.0
 "${PIP[@]}" -e ".[dev]"
+# Both pin the distribution name `tensorflow`, which tensorflow-cpu does not provide.
+"${PIP[@]}" --no-deps onnx2tf==1.29.24 tf-keras==2.19.0
 touch "$STAMP"

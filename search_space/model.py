@@ -17,6 +17,7 @@ from torch import nn
 
 from estimators.ir import Graph, GraphBuilder, Op
 from search_space.backbones import etinynet
+from search_space.detection import Detections, PostProcess, normalise, postprocess
 from search_space.genome import Genome, GenomeError, HeadGene
 from search_space.heads import detection_head
 from search_space.layers import Feature
@@ -159,6 +160,23 @@ class GraphNet(nn.Module):
                 del env[t]
         outs = tuple(env[t] for t in self.arch.graph.outputs)
         return outs[0] if len(outs) == 1 else outs
+
+    @torch.no_grad()
+    def detect(self, images: np.ndarray, config: PostProcess = PostProcess()
+               ) -> list[Detections]:
+        """The float model's own post-processing: uint8 RGB images (N, H, W, 3) at the input
+        resolution -> one :class:`Detections` per image. Runs in eval mode."""
+        if self.arch.task != DETECTION:
+            raise ValueError(f"{self.arch.name} is a {self.arch.task} network")
+        was_training = self.training
+        self.eval()
+        try:
+            boxes, logits = self(torch.from_numpy(normalise(images)))
+        finally:
+            self.train(was_training)
+        priors = self.priors.numpy()
+        return [postprocess(b, c, priors, config)
+                for b, c in zip(boxes.numpy(), logits.numpy(), strict=True)]
 
 
 def _run(op: Op, module: nn.Module | None, xs: list[torch.Tensor]) -> torch.Tensor:

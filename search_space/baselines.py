@@ -60,7 +60,7 @@ _MAX_LISTED = 12
 
 
 class BaselineError(ValueError):
-    """An unknown baseline name."""
+    """An unknown baseline name, or a class count a baseline cannot take."""
 
 
 @dataclass(frozen=True)
@@ -95,24 +95,30 @@ class BaselineInfo:
     description: str
     source: str
     family: str
+    num_classes: int
     published: tuple[PublishedKey, ...] = ()
 
 
-_REGISTRY: dict[str, tuple[BaselineInfo, Callable[[], Architecture]]] = {}
+# A baseline's builder takes the number of foreground classes: detectors are retrained on the
+# user's classes; a classifier reproduces a published model and accepts only its own count.
+Builder = Callable[[int], Architecture]
+_REGISTRY: dict[str, tuple[BaselineInfo, Builder]] = {}
 
 
 def register_baseline(name: str, *, task: str, description: str, source: str,
-                      family: str = "", published: tuple[PublishedKey, ...] = ()
-                      ) -> Callable[[Callable[[], Architecture]], Callable[[], Architecture]]:
-    """Decorator: register a zero-argument function returning the baseline's Architecture."""
+                      num_classes: int, family: str = "",
+                      published: tuple[PublishedKey, ...] = ()) -> Callable[[Builder], Builder]:
+    """Decorator: register ``fn(num_classes) -> Architecture``; ``num_classes`` is the default
+    (the published model's) class count."""
     if task not in (DETECTION, CLASSIFICATION):
         raise ValueError(f"baseline {name!r}: task {task!r} is not {DETECTION!r} or "
                          f"{CLASSIFICATION!r}")
 
-    def decorate(fn: Callable[[], Architecture]) -> Callable[[], Architecture]:
+    def decorate(fn: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"baseline {name!r} is registered twice")
-        info = BaselineInfo(name, task, description, source, family or name, tuple(published))
+        info = BaselineInfo(name, task, description, source, family or name, num_classes,
+                            tuple(published))
         _REGISTRY[name] = (info, fn)
         return fn
 
@@ -131,20 +137,29 @@ def _unknown(name: str) -> BaselineError:
 
 
 @functools.cache
-def get_baseline(name: str) -> Architecture:
-    """The lowered baseline ``name``; raises :class:`BaselineError` for an unknown name."""
+def get_baseline(name: str, num_classes: int | None = None) -> Architecture:
+    """The lowered baseline ``name``, for ``num_classes`` foreground classes (default: the
+    published model's). Raises :class:`BaselineError` for an unknown name, or for a class count
+    other than a classifier's own."""
     if name not in _REGISTRY:
         raise _unknown(name)
     info, fn = _REGISTRY[name]
-    arch = fn()
-    if arch.name != name or arch.task != info.task:
-        raise AssertionError(f"baseline {name!r} built {arch.name!r} ({arch.task})")
+    n = info.num_classes if num_classes is None else num_classes
+    if n < 1:
+        raise BaselineError(f"num_classes={n}: a model needs at least 1 class")
+    if n != info.num_classes and info.task != DETECTION:
+        raise BaselineError(f"baseline {name!r} reproduces a published {info.num_classes}-class "
+                            f"classifier; it cannot be built for {n} classes")
+    arch = fn(n)
+    if arch.name != name or arch.task != info.task or arch.num_classes != n:
+        raise AssertionError(f"baseline {name!r} built {arch.name!r} ({arch.task}, "
+                             f"{arch.num_classes} classes)")
     return arch
 
 
-def build_baseline(name: str) -> GraphNet:
+def build_baseline(name: str, num_classes: int | None = None) -> GraphNet:
     """A freshly initialised trainable module of baseline ``name``."""
-    return GraphNet(get_baseline(name))
+    return GraphNet(get_baseline(name, num_classes))
 
 
 def list_baselines(task: str | None = None) -> list[BaselineInfo]:
@@ -193,10 +208,10 @@ def seed_genome(width: float) -> Genome:
 def _register_seed(width: float) -> None:
     name = f"etn-w{width}-ssdlite"
     register_baseline(
-        name, task=DETECTION, family="etinynet-ssdlite",
+        name, task=DETECTION, family="etinynet-ssdlite", num_classes=VOC_CLASSES,
         description=f"EtinyNet-{width} + SSDLite, 256x256, 6132 priors, {VOC_CLASSES} classes",
         source="seed design (TinyML_Det); docs/etinynet-ssd.md",
-    )(lambda: lower(seed_genome(width), num_classes=VOC_CLASSES, name=name))
+    )(lambda n: lower(seed_genome(width), num_classes=n, name=name))
 
 
 for _width in SEED_WIDTHS:
@@ -211,11 +226,11 @@ MBV2_SSDLITE_EXTRAS = (512, 256, 256)
 
 
 @register_baseline(
-    "mbv2-w0.35-ssdlite", task=DETECTION, family="mobilenetv2-ssdlite",
+    "mbv2-w0.35-ssdlite", task=DETECTION, family="mobilenetv2-ssdlite", num_classes=VOC_CLASSES,
     description="MobileNetV2-0.35 + SSDLite, 256x256, maps 16/8/4/2/1, 20 classes",
     source="seed comparison; MobileNetV2 paper (SSDLite) / Keras applications",
 )
-def mbv2_ssdlite() -> Architecture:
+def mbv2_ssdlite(num_classes: int = VOC_CLASSES) -> Architecture:
     """MobileNetV2-0.35 (Keras widths: multiples of 8, last conv 1280) + SSDLite at 256.
 
     Taps as in SSDLite-MobileNetV2: the expansion of block 13 (192 ch, stride 16) and the last
@@ -228,7 +243,7 @@ def mbv2_ssdlite() -> Architecture:
     head.validate()
     return detector_architecture(
         "mbv2-w0.35-ssdlite", (3, SEED_RESOLUTION, SEED_RESOLUTION),
-        lambda b, x: mobilenet_v2(b, x, 0.35, taps=MBV2_SSDLITE_TAPS), head, VOC_CLASSES)
+        lambda b, x: mobilenet_v2(b, x, 0.35, taps=MBV2_SSDLITE_TAPS), head, num_classes)
 
 
 # -- SqueezeNet 1.1 + SSD ----------------------------------------------------------------------
@@ -237,12 +252,12 @@ SQUEEZENET_SSD_EXTRAS = (512, 256, 256, 256)
 
 
 @register_baseline(
-    "squeezenet1.1-ssd", task=DETECTION, family="squeezenet-ssd",
+    "squeezenet1.1-ssd", task=DETECTION, family="squeezenet-ssd", num_classes=VOC_CLASSES,
     description="SqueezeNet 1.1 + SSD (full 3x3 predictors), 256x256, maps 31/15/8/4/2/1, "
                 "20 classes",
     source="seed comparison; SqueezeNet 1.1 (torchvision layout)",
 )
-def squeezenet_ssd() -> Architecture:
+def squeezenet_ssd(num_classes: int = VOC_CLASSES) -> Architecture:
     """SqueezeNet 1.1 + the project's plain SSD head at 256.
 
     Taps fire5 (256 ch, stride 8, 31x31: the end of the stride-8 stage) and fire9 (512 ch,
@@ -254,7 +269,7 @@ def squeezenet_ssd() -> Architecture:
     head.validate()
     return detector_architecture(
         "squeezenet1.1-ssd", (3, SEED_RESOLUTION, SEED_RESOLUTION),
-        lambda b, x: squeezenet1_1(b, x, taps=SQUEEZENET_SSD_TAPS), head, VOC_CLASSES)
+        lambda b, x: squeezenet1_1(b, x, taps=SQUEEZENET_SSD_TAPS), head, num_classes)
 
 
 # -- ST model zoo: SSD MobileNet v1 0.25 (COCO person) ------------------------------------------
@@ -406,11 +421,12 @@ def _nhwc_rows(b: GraphBuilder, x: int, per_prior: int) -> int:
 def _register_st(resolution: int) -> None:
     register_baseline(
         f"ssd-mbv1-0.25-{resolution}", task=DETECTION, family="st-ssd-mobilenet-v1",
+        num_classes=1,
         description=f"ST model zoo SSD MobileNet v1 0.25, {resolution}x{resolution}, 1 class "
                     "(person)",
         source="STMicroelectronics/stm32ai-modelzoo object_detection (SSD_MV1.py, "
                "anchor_boxes_utils.py); MACCs in object_detection/models/README.md",
-    )(lambda: st_ssd_mobilenet_v1(resolution))
+    )(lambda n: st_ssd_mobilenet_v1(resolution, n))
 
 
 for _resolution in ST_SSD_RESOLUTIONS:
@@ -487,8 +503,8 @@ _CLASSIFIERS = (
 
 def _register_classifier(spec: _Classifier) -> None:
     register_baseline(spec.name, task=CLASSIFICATION, description=spec.description,
-                      source=spec.source, family=spec.family, published=(spec.key,)
-                      )(lambda: spec.build(spec.name))
+                      source=spec.source, family=spec.family, published=(spec.key,),
+                      num_classes=spec.key.num_classes)(lambda n: spec.build(spec.name))
 
 
 for _spec in _CLASSIFIERS:

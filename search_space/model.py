@@ -162,7 +162,7 @@ class GraphNet(nn.Module):
         return outs[0] if len(outs) == 1 else outs
 
     @torch.no_grad()
-    def detect(self, images: np.ndarray, config: PostProcess = PostProcess()
+    def detect(self, images: np.ndarray, config: PostProcess | None = None
                ) -> list[Detections]:
         """The float model's own post-processing: uint8 RGB images (N, H, W, 3) at the input
         resolution -> one :class:`Detections` per image. Runs in eval mode."""
@@ -175,7 +175,7 @@ class GraphNet(nn.Module):
         finally:
             self.train(was_training)
         priors = self.priors.numpy()
-        return [postprocess(b, c, priors, config)
+        return [postprocess(b, c, priors, config or PostProcess())
                 for b, c in zip(boxes.numpy(), logits.numpy(), strict=True)]
 
 

@@ -110,7 +110,25 @@ def test_unknown_name_error_is_one_line_and_suggests():
 def test_registering_a_name_twice_fails():
     with pytest.raises(ValueError, match="registered twice"):
         baselines.register_baseline("resnet8-cifar10", task=CLASSIFICATION, description="x",
-                                    source="y")(lambda: get_baseline("resnet8-cifar10"))
+                                    source="y", num_classes=10
+                                    )(lambda n: get_baseline("resnet8-cifar10"))
+
+
+@pytest.mark.parametrize("name", ["etn-w0.35-ssdlite", "ssd-mbv1-0.25-192",
+                                  "mbv2-w0.35-ssdlite", "squeezenet1.1-ssd"])
+def test_detector_baselines_take_the_users_class_count(name):
+    arch = get_baseline(name, 3)
+    assert arch.num_classes == 3
+    assert arch.graph.shape(arch.graph.outputs[1])[2] == 4
+    assert arch.num_priors == get_baseline(name).num_priors
+
+
+def test_classifier_baselines_keep_their_published_class_count():
+    assert get_baseline("resnet8-cifar10", 10).num_classes == 10
+    with pytest.raises(BaselineError, match="cannot be built for 3 classes"):
+        get_baseline("resnet8-cifar10", 3)
+    with pytest.raises(BaselineError, match="num_classes=0"):
+        get_baseline("etn-w0.35-ssdlite", 0)
 
 
 @pytest.mark.parametrize("name", ALL)

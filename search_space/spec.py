@@ -1,0 +1,72 @@
+""":class:`ModelSpec`: everything needed to rebuild one network, and nothing else.
+
+Checkpoints and exports record a spec (a baseline name or a genome, plus the class count) rather
+than a pickled module, so a file written today rebuilds the same graph tomorrow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from search_space.baselines import BaselineError, get_baseline
+from search_space.genome import Genome, GenomeError
+from search_space.model import Architecture, GraphNet, lower
+
+SPEC_FORMAT = "tinynas-model/1"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Exactly one of ``baseline`` (a registered name) or ``genome``; ``num_classes`` counts
+    foreground classes; ``name`` labels a genome model (a baseline is named by itself)."""
+
+    num_classes: int
+    baseline: str | None = None
+    genome: Genome | None = None
+    name: str = "genome"
+
+    def __post_init__(self) -> None:
+        if (self.baseline is None) == (self.genome is None):
+            raise GenomeError("a model spec names exactly one of a baseline or a genome")
+        if self.num_classes < 1:
+            raise GenomeError(f"num_classes={self.num_classes}: a detector needs at least "
+                              "1 class")
+
+    @property
+    def label(self) -> str:
+        return self.baseline or self.name
+
+    def lower(self) -> Architecture:
+        if self.baseline is not None:
+            return get_baseline(self.baseline, self.num_classes)
+        return lower(self.genome, self.num_classes, name=self.name)  # type: ignore[arg-type]
+
+    def build(self) -> GraphNet:
+        return GraphNet(self.lower())
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"format": SPEC_FORMAT, "num_classes": self.num_classes}
+        if self.baseline is not None:
+            data["baseline"] = self.baseline
+        else:
+            data["name"] = self.name
+            data["genome"] = self.genome.to_dict()  # type: ignore[union-attr]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        if not isinstance(data, dict) or data.get("format") != SPEC_FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise GenomeError(f"not a tinynas model spec (format {found!r}, expected "
+                              f"{SPEC_FORMAT!r})")
+        try:
+            genome = Genome.from_dict(data["genome"]) if "genome" in data else None
+            spec = cls(int(data["num_classes"]), data.get("baseline"), genome,
+                       data.get("name", "genome"))
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, GenomeError | BaselineError):
+                raise
+            raise GenomeError(f"malformed model spec: {exc!r}") from None
+        spec.lower()  # an unknown baseline or an invalid class count fails here, not later
+        return spec

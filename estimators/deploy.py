@@ -24,7 +24,8 @@ maxpool                     [PAD] MAX_POOL_2D
 gap                         MEAN over H, W (keepdims), axes as an int32 constant
 concat                      CONCATENATION, axis moved to NHWC for 4-D maps
 linear                      FULLY_CONNECTED
-flatten, reshape            [TRANSPOSE] RESHAPE, new shape as an int32 constant
+flatten, reshape            [TRANSPOSE] RESHAPE, new shape as an int32 constant; nothing for
+                            a flatten read only by a linear (FULLY_CONNECTED flattens itself)
 permute NCHW -> NHWC        nothing: TFLite maps are NHWC already (the tensor is aliased)
 permute, any other          one TRANSPOSE (composed with the NHWC layout), perm as int32
 upsample                    RESIZE_NEAREST_NEIGHBOR, output (H, W) as an int32 constant
@@ -169,13 +170,16 @@ def needs_explicit_pad(stride: int, kernel: int, padding: int, in_hw: tuple[int,
                        out_hw: tuple[int, int]) -> bool:
     """True when onnx2tf emits PAD + VALID rather than folding the padding into the op.
 
-    VALID reproduces padding 0 when the output size is the floor-mode one; stride-1 SAME
-    reproduces symmetric ``(kernel - 1) / 2`` padding. Everything else, notably every strided
-    window with padding, gets an explicit PAD (TF SAME would pad bottom/right only).
+    VALID reproduces padding 0 when the output size is the floor-mode one. TF's SAME pads
+    ``total = (out - 1) * stride + kernel - in`` with the odd pixel at the bottom / right, so
+    it reproduces PyTorch's symmetric ``padding`` only when ``out = ceil(in / stride)`` and
+    ``total = 2 * padding``: stride-1 "same" convs always, a stride-2 3x3 on an odd-sized map
+    (15 -> 8), but not on an even one (16 -> 8 pads one pixel, PyTorch two).
     """
     if padding == 0:
         return any(o != (i - kernel) // stride + 1 for i, o in zip(in_hw, out_hw, strict=True))
-    return not (stride == 1 and kernel % 2 == 1 and padding == kernel // 2)
+    return not all(o == -(-i // stride) and (o - 1) * stride + kernel - i == 2 * padding
+                   for i, o in zip(in_hw, out_hw, strict=True))
 
 
 def _window_padding(padding: int) -> str:
@@ -194,6 +198,8 @@ class _Deployer:
     absorbed: set[int] = field(default_factory=set)  # IR op indices fused into another op
     consumers: dict[int, list[int]] = field(default_factory=dict)
     producer: dict[int, int] = field(default_factory=dict)
+    constants: dict[tuple[int, ...], int] = field(default_factory=dict)  # aux value -> tensor
+    pads: dict[tuple[int, tuple[int, ...]], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for i, op in enumerate(self.graph.ops):
@@ -223,8 +229,12 @@ class _Deployer:
         self.mapped[ir_tensor] = tid
         return tid
 
-    def aux(self, name: str, length: int) -> int:
-        return self.new_tensor(name, (length,), AUX, quant_channels=0)
+    def aux(self, name: str, value: tuple[int, ...]) -> int:
+        """An int32 operand. The converter folds equal constants into one tensor (all the
+        PADs of a network with the same paddings share one), so equal values share here."""
+        if value not in self.constants:
+            self.constants[value] = self.new_tensor(name, (len(value),), AUX, quant_channels=0)
+        return self.constants[value]
 
     def emit(self, kind: str, name: str, inputs: tuple[int, ...], output: int,
              **attrs: object) -> None:
@@ -258,9 +268,20 @@ class _Deployer:
         after = [max(op.padding, (o - 1) * op.stride + op.kernel - i - op.padding)
                  for i, o in zip((h, w), out_hw, strict=True)]
         shape = (n, h + op.padding + after[0], w + op.padding + after[1], c)
-        y = self.new_tensor(f"{op.name}.pad", shape)
-        self.emit(PAD, op.name, (x, self.aux(f"{op.name}.paddings", 8)), y)
-        return y
+        paddings = (0, 0, op.padding, after[0], op.padding, after[1], 0, 0)
+        return self.emit_pad(op.name, x, paddings, lambda: self.new_tensor(f"{op.name}.pad",
+                                                                            shape))
+
+    def emit_pad(self, name: str, x: int, paddings: tuple[int, ...],
+                 output: Callable[[], int]) -> int:
+        """One PAD per (input, paddings): the converter merges identical ops on one tensor
+        (ST's neck pads a map exactly as the next strided conv does: one PAD remains)."""
+        key = (x, paddings)
+        if key not in self.pads:
+            y = output()
+            self.emit(PAD, name, (x, self.aux(f"{name}.paddings", paddings)), y)
+            self.pads[key] = y
+        return self.pads[key]
 
     def windowed_input(self, op: Op) -> tuple[int, str]:
         """The (possibly padded) input of a conv / pool and the padding mode left for it."""
@@ -280,7 +301,7 @@ class _Deployer:
         if c == 1 or h * w == 1:
             return x
         y = self.new_tensor(f"{name}.nchw", (n, c, h, w))
-        self.emit(TRANSPOSE, name, (x, self.aux(f"{name}.perm", 4)), y)
+        self.emit(TRANSPOSE, name, (x, self.aux(f"{name}.perm", (0, 3, 1, 2))), y)
         return y
 
 
@@ -351,7 +372,7 @@ def _lower_maxpool(d: _Deployer, op: Op) -> None:
 
 def _lower_gap(d: _Deployer, op: Op) -> None:
     y = d.activation(op.output, op.name)
-    d.emit(MEAN, op.name, (d.mapped[op.inputs[0]], d.aux(f"{op.name}.axes", 2)), y)
+    d.emit(MEAN, op.name, (d.mapped[op.inputs[0]], d.aux(f"{op.name}.axes", (1, 2))), y)
 
 
 def _lower_concat(d: _Deployer, op: Op) -> None:
@@ -363,11 +384,14 @@ def _lower_concat(d: _Deployer, op: Op) -> None:
 
 
 def _lower_reshape(d: _Deployer, op: Op) -> None:
+    if op.kind == "flatten" and d.sole_consumer(op.output, {"linear"}) is not None \
+            and d.graph.in_shape(op)[2:] == (1, 1):
+        d.mapped[op.output] = d.mapped[op.inputs[0]]  # the converter folds it into the FC
+        return
     x = d.to_channel_major(op.inputs[0], op.name)
     d.plain.add(op.output)
-    rank = len(d.graph.out_shape(op))
     y = d.activation(op.output, op.name)
-    d.emit(RESHAPE, op.name, (x, d.aux(f"{op.name}.shape", rank)), y)
+    d.emit(RESHAPE, op.name, (x, d.aux(f"{op.name}.shape", d.graph.out_shape(op))), y)
 
 
 def _lower_permute(d: _Deployer, op: Op) -> None:
@@ -378,8 +402,16 @@ def _lower_permute(d: _Deployer, op: Op) -> None:
     # One TRANSPOSE straight from the stored layout: the two permutations compose.
     d.plain.add(op.output)
     y = d.activation(op.output, op.name)
-    d.emit(TRANSPOSE, op.name, (d.mapped[op.inputs[0]], d.aux(f"{op.name}.perm", len(op.dims))),
-           y)
+    perm = _stored_permutation(d, op)
+    d.emit(TRANSPOSE, op.name, (d.mapped[op.inputs[0]], d.aux(f"{op.name}.perm", perm)), y)
+
+
+def _stored_permutation(d: _Deployer, op: Op) -> tuple[int, ...]:
+    """``op.dims`` applied to the tensor as stored (NHWC for a map, as-is otherwise)."""
+    if d.is_nhwc_map(op.inputs[0]):
+        nhwc_of_nchw = (0, 2, 3, 1)  # stored axis k holds NCHW axis nhwc_of_nchw[k]
+        return tuple(nhwc_of_nchw.index(a) for a in op.dims)
+    return tuple(op.dims)
 
 
 def _lower_upsample(d: _Deployer, op: Op) -> None:
@@ -389,7 +421,7 @@ def _lower_upsample(d: _Deployer, op: Op) -> None:
             "has no row in the deploy mapping")
     y = d.activation(op.output, op.name)
     d.emit(RESIZE_NEAREST_NEIGHBOR, op.name,
-           (d.mapped[op.inputs[0]], d.aux(f"{op.name}.size", 2)), y)
+           (d.mapped[op.inputs[0]], d.aux(f"{op.name}.size", d.graph.out_shape(op)[2:])), y)
 
 
 def _lower_pad(d: _Deployer, op: Op) -> None:
@@ -397,8 +429,12 @@ def _lower_pad(d: _Deployer, op: Op) -> None:
     # input's element order.
     if not d.is_nhwc_map(op.inputs[0]):
         d.plain.add(op.output)
-    y = d.activation(op.output, op.name)
-    d.emit(PAD, op.name, (d.mapped[op.inputs[0]], d.aux(f"{op.name}.paddings", 8)), y)
+    top, bottom, left, right = op.dims
+    paddings = ((0, 0, top, bottom, left, right, 0, 0) if d.is_nhwc_map(op.inputs[0])
+                else (0, 0, 0, 0, top, bottom, left, right))
+    y = d.emit_pad(op.name, d.mapped[op.inputs[0]], paddings,
+                   lambda: d.activation(op.output, op.name))
+    d.mapped[op.output] = y
 
 
 _LOWERING: dict[str, Callable[[_Deployer, Op], None]] = {

@@ -11,39 +11,23 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from estimators.budgets import parse_budget
-from estimators.estimate import Budgets
-from estimators.targets import Target, get_target, list_targets
+from estimators.targets import list_targets
 from nas import render
-from nas.command import EXIT_DOES_NOT_FIT, EXIT_OK, EXIT_USAGE, USER_ERRORS, Command, Output
+from nas.command import (
+    EXIT_DOES_NOT_FIT,
+    EXIT_OK,
+    EXIT_USAGE,
+    USER_ERRORS,
+    Command,
+    Output,
+    resolve_target,
+    target_arguments,
+)
+from nas.export_command import ExportCommand
 from nas.models import resolve_model
 from nas.rows import model_row
+from nas.train_commands import DataCommand, EvaluateCommand, TrainCommand
 from search_space.baselines import get_baseline, list_baselines
-
-
-def _target_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
-    parser.add_argument("--target", required=required, default=None if required else "stm32h7",
-                        help="board: " + ", ".join(t.name for t in list_targets())
-                        + ("" if required else " (default stm32h7)"))
-    parser.add_argument("--runtime", help="one of the target's runtimes (default: its first)")
-    parser.add_argument("--flash", help="flash budget, e.g. 512KiB, 0.5MiB, 524288")
-    parser.add_argument("--ram", help="RAM budget, e.g. 256KiB")
-
-
-def _resolve_target(args: argparse.Namespace, out: Output) -> tuple[Target, Budgets]:
-    target = get_target(args.target)
-    if args.runtime:
-        target = target.with_runtime(args.runtime)
-    sizes = {}
-    for key in ("flash", "ram"):
-        text = getattr(args, key)
-        if text is None:
-            continue
-        budget = parse_budget(text)
-        if budget.note:
-            out.note(f"--{key} {budget.note}")
-        sizes[key] = budget.bytes
-    return target, Budgets.for_target(target, sizes.get("flash"), sizes.get("ram"))
 
 
 class TargetsCommand(Command):
@@ -67,10 +51,10 @@ class BaselinesCommand(Command):
     help = "list the baseline networks with their size and cost on a target"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        _target_arguments(parser, required=False)
+        target_arguments(parser, required=False)
 
     def run(self, args: argparse.Namespace, out: Output) -> int:
-        target, budgets = _resolve_target(args, out)
+        target, budgets = resolve_target(args, out)
         rows = [model_row(get_baseline(b.name), target, budgets) for b in list_baselines()]
         if out.as_json:
             out.emit(rows)
@@ -88,11 +72,11 @@ class EstimateCommand(Command):
         parser.add_argument("--genome", help="a genome JSON file instead of a baseline")
         parser.add_argument("--num-classes", type=int,
                             help="foreground classes of a --genome detector (default 20)")
-        _target_arguments(parser, required=True)
+        target_arguments(parser, required=True)
 
     def run(self, args: argparse.Namespace, out: Output) -> int:
         arch = resolve_model(args.baseline, args.genome, args.num_classes)
-        target, budgets = _resolve_target(args, out)
+        target, budgets = resolve_target(args, out)
         row = model_row(arch, target, budgets)
         if out.as_json:
             out.emit(row)
@@ -102,7 +86,8 @@ class EstimateCommand(Command):
 
 
 COMMANDS: dict[str, type[Command]] = {
-    cmd.name: cmd for cmd in (TargetsCommand, BaselinesCommand, EstimateCommand)
+    cmd.name: cmd for cmd in (TargetsCommand, BaselinesCommand, EstimateCommand, DataCommand,
+                              TrainCommand, EvaluateCommand, ExportCommand)
 }
 
 

@@ -11,15 +11,21 @@ from typing import Any, ClassVar
 
 from rich.console import Console
 
-from estimators.budgets import BudgetError
-from estimators.targets import TargetError
+from estimators.budgets import BudgetError, parse_budget
+from estimators.estimate import Budgets
+from estimators.targets import Target, TargetError, get_target, list_targets
+from nas.export.calibration import CalibrationError
 from nas.models import UsageError
+from objectives.checkpoint import CheckpointError
+from objectives.data.dataset import DatasetError
+from objectives.train import TrainError
 from search_space.baselines import BaselineError
 from search_space.genome import GenomeError
 
 EXIT_OK, EXIT_DOES_NOT_FIT, EXIT_USAGE = 0, 1, 2
 # Errors that mean "the user asked for something invalid", never a bug of ours.
-USER_ERRORS = (UsageError, BudgetError, TargetError, BaselineError, GenomeError)
+USER_ERRORS = (UsageError, BudgetError, TargetError, BaselineError, GenomeError, DatasetError,
+               CheckpointError, TrainError, CalibrationError)
 
 
 class Command(ABC):
@@ -47,3 +53,28 @@ class Output:
 
     def note(self, text: str) -> None:
         self.notes.print(f"[yellow]note:[/] {text}", highlight=False)
+
+
+def target_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--target", required=required, default=None if required else "stm32h7",
+                        help="board: " + ", ".join(t.name for t in list_targets())
+                        + ("" if required else " (default stm32h7)"))
+    parser.add_argument("--runtime", help="one of the target's runtimes (default: its first)")
+    parser.add_argument("--flash", help="flash budget, e.g. 512KiB, 0.5MiB, 524288")
+    parser.add_argument("--ram", help="RAM budget, e.g. 256KiB")
+
+
+def resolve_target(args: argparse.Namespace, out: Output) -> tuple[Target, Budgets]:
+    target = get_target(args.target)
+    if args.runtime:
+        target = target.with_runtime(args.runtime)
+    sizes = {}
+    for key in ("flash", "ram"):
+        text = getattr(args, key)
+        if text is None:
+            continue
+        budget = parse_budget(text)
+        if budget.note:
+            out.note(f"--{key} {budget.note}")
+        sizes[key] = budget.bytes
+    return target, Budgets.for_target(target, sizes.get("flash"), sizes.get("ram"))

@@ -19,9 +19,12 @@ PIXEL_MEAN = 127.5
 PIXEL_STD = 127.5
 
 
-def normalise(images: np.ndarray) -> np.ndarray:
-    """uint8 RGB images (N, H, W, 3) or (H, W, 3) -> float32 in [-1, 1], NCHW (or CHW)."""
+def normalise(images: np.ndarray, channels: int = 3) -> np.ndarray:
+    """uint8 RGB images (N, H, W, 3) or (H, W, 3) -> float32 in [-1, 1], NCHW (or CHW).
+    ``channels=1`` (a grayscale model) averages the colour channels."""
     x = (np.asarray(images, dtype=np.float32) - PIXEL_MEAN) / PIXEL_STD
+    if channels == 1:
+        x = x.mean(axis=-1, keepdims=True)
     return np.moveaxis(x, -1, -3)
 
 

@@ -211,3 +211,30 @@ def _run(op: Op, module: nn.Module | None, xs: list[torch.Tensor]) -> torch.Tens
         top, bottom, left, right = op.dims
         return F.pad(x, (left, right, top, bottom))  # F.pad lists the last axis first
     raise ValueError(f"op {op.name}: kind {kind!r} has no torch implementation")
+
+
+def as_if_trained(net: GraphNet, seed: int = 0) -> GraphNet:
+    """Give an untrained network the statistics of a trained one, in place: BatchNorm scale,
+    shift, running mean and variance, and conv biases drawn around their usual values.
+
+    For exports without a checkpoint. A fresh BatchNorm folds into all-zero biases, which the
+    TFLite converter deduplicates into one buffer: the file would be smaller than the trained
+    model's, and every activation range alike. Sizes, arena and latency of the result are
+    those of a trained network of this architecture.
+    """
+    gen = torch.Generator().manual_seed(seed)
+
+    def uniform(shape: torch.Size, low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(shape, generator=gen)
+
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                c = module.num_features
+                module.weight.copy_(uniform(torch.Size([c]), 0.5, 1.5))
+                module.bias.copy_(0.1 * torch.randn(c, generator=gen))
+                module.running_mean.copy_(0.1 * torch.randn(c, generator=gen))
+                module.running_var.copy_(uniform(torch.Size([c]), 0.5, 2.0))
+            elif isinstance(module, nn.Conv2d | nn.Linear) and module.bias is not None:
+                module.bias.copy_(0.01 * torch.randn(module.bias.shape, generator=gen))
+    return net

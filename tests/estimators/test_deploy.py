@@ -25,7 +25,7 @@ from estimators.deploy import (
     deployed,
     needs_explicit_pad,
 )
-from estimators.flash import OPTIONS_BYTES, flash_breakdown
+from estimators.flash import flash_breakdown
 from estimators.ir import GraphBuilder
 from estimators.ram import TAIL_MCU32, arena_plan
 from search_space.model import lower
@@ -34,10 +34,10 @@ from search_space.model import lower
 def test_tiny_op_list(tiny_graph):
     d = deployed(tiny_graph)
     # conv k3 s2 p1 -> PAD + VALID conv; BN and activations fused; gap -> MEAN;
-    # flatten of a 1x1 map -> RESHAPE without TRANSPOSE
-    assert d.kinds == [PAD, CONV_2D, DEPTHWISE_CONV_2D, CONV_2D, CONV_2D, ADD, MEAN, RESHAPE,
+    # flatten of a 1x1 map read only by the linear -> nothing (FULLY_CONNECTED flattens)
+    assert d.kinds == [PAD, CONV_2D, DEPTHWISE_CONV_2D, CONV_2D, CONV_2D, ADD, MEAN,
                        FULLY_CONNECTED]
-    pad, stem, dw, pw, skip, add, mean, reshape, fc = d.ops
+    pad, stem, dw, pw, skip, add, mean, fc = d.ops
     assert d.tensors[pad.output].shape == (1, 10, 10, 3)  # 8x8 padded by 1 each side, NHWC
     assert (stem.padding, stem.stride, stem.activation) == ("VALID", 2, "RELU")
     assert (dw.padding, dw.activation, dw.depth_multiplier) == ("SAME", "RELU6", 1)
@@ -45,16 +45,16 @@ def test_tiny_op_list(tiny_graph):
     assert stem.inputs[0] == pad.output and skip.inputs[0] == stem.output
     assert add.inputs == (pw.output, skip.output)
     assert d.tensors[mean.output].shape == (1, 1, 1, 8)
-    assert d.tensors[reshape.output].shape == (1, 8)
+    assert fc.inputs[0] == mean.output
     assert d.inputs == (0,) and d.outputs == (fc.output,)
-    assert [op.macs for op in d.ops] == [0, 1728, 576, 512, 512, 0, 0, 0, 16]
+    assert [op.macs for op in d.ops] == [0, 1728, 576, 512, 512, 0, 0, 16]
 
 
 def test_tiny_tensors(tiny_graph):
     d = deployed(tiny_graph)
     by_role = Counter(t.role for t in d.tensors)
-    # activations: input, pad, stem, dw, pw, skip, add, mean, reshape, fc
-    assert by_role == {ACTIVATION: 10, WEIGHT: 5, BIAS: 5, AUX: 3}
+    # activations: input, pad, stem, dw, pw, skip, add, mean, fc; aux: paddings, mean axes
+    assert by_role == {ACTIVATION: 9, WEIGHT: 5, BIAS: 5, AUX: 2}
     stem = d.ops[1]
     weight, bias = (d.tensors[t] for t in stem.inputs[1:])
     # OHWI filter, per output channel; BN folding gives the bias-free conv an int32 bias
@@ -63,6 +63,17 @@ def test_tiny_tensors(tiny_graph):
     dw_weight = d.tensors[d.ops[2].inputs[1]]
     assert dw_weight.shape == (1, 3, 3, 4)  # depthwise filter is 1 x k x k x C_out
     assert d.tensors[0].shape == (1, 8, 8, 3) and d.tensors[0].nbytes == 192
+
+
+def test_equal_int32_operands_share_one_tensor():
+    # The converter folds equal constants: every PAD with the same paddings reads one tensor.
+    b = GraphBuilder()
+    x = b.input((1, 3, 16, 16))
+    y = b.conv(b.conv(x, 4, 3, 2, name="a"), 4, 3, 2, name="b")
+    d = deployed(b.finish([y]))
+    pads = [op for op in d.ops if op.kind == PAD]
+    assert len(pads) == 2 and pads[0].inputs[1] == pads[1].inputs[1]
+    assert sum(t.role == AUX for t in d.tensors) == 1
 
 
 def test_deployed_macs_match_counting(tiny_graph, seed_genome):
@@ -94,7 +105,10 @@ def test_seed_op_mix(seed_genome):
     (1, 3, 1, (8, 8), (8, 8), False),  # stride-1 SAME
     (1, 5, 2, (8, 8), (8, 8), False),
     (2, 3, 1, (8, 8), (4, 4), True),  # TF SAME would pad bottom/right only
-    (2, 3, 1, (7, 7), (4, 4), True),
+    (2, 3, 1, (7, 7), (4, 4), False),  # odd map: SAME pads 1 + 1, as PyTorch (15 -> 8 seen)
+    (2, 3, 1, (15, 15), (8, 8), False),
+    (2, 5, 2, (7, 7), (4, 4), False),
+    (2, 3, 1, (16, 16), (8, 8), True),
     (2, 1, 0, (8, 8), (4, 4), False),  # VALID
     (1, 3, 0, (8, 8), (6, 6), False),
     (1, 5, 1, (8, 8), (6, 6), True),  # neither VALID nor SAME
@@ -222,7 +236,6 @@ def test_flash_and_ram_cover_resize_and_pad():
     d = deployed(b.finish([y]))
     assert d.kinds == [RESIZE_NEAREST_NEIGHBOR, PAD, ADD]
     assert flash_breakdown(d).aux_constants == 2 * 4 + 8 * 4
-    assert RESIZE_NEAREST_NEIGHBOR in OPTIONS_BYTES
     plan = arena_plan(d)
     # peak at the ADD: padded map + second input + sum, 800 bytes each
     assert plan.head_bytes == 3 * 800

@@ -15,32 +15,26 @@ def test_tiny_payload_exact(tiny_graph):
     # int32 biases (stem and dw get theirs from BN folding): 4 + 4 + 8 + 8 + 2 channels
     assert b.biases == 4 * (4 + 4 + 8 + 8 + 2) == 104
     # (float32 scale, int64 zero point) = 12 bytes per pair: one per activation tensor
-    # (input, pad, stem, dw, pw, skip, add, mean, reshape, fc = 10) and one per output
-    # channel for every weight and bias tensor (2 * 26)
-    assert b.quant_params == 12 * (10 + 2 * 26) == 744
-    # int32 operands: pad widths 4x2, mean axes 2, reshape shape 2
-    assert b.aux_constants == 4 * (8 + 2 + 2) == 48
+    # (input, pad, stem, dw, pw, skip, add, mean, fc = 9; the flatten folds into the FC) and
+    # one per output channel for every weight and bias tensor (2 * 26)
+    assert b.quant_params == 12 * (9 + 2 * 26) == 732
+    # int32 operands: pad widths 4x2, mean axes 2
+    assert b.aux_constants == 4 * (8 + 2) == 40
 
 
 def test_tiny_structure_follows_the_constants(tiny_graph):
     b = flash_breakdown(deployed(tiny_graph))
-    tensors = 23  # 10 activations, 5 weights, 5 biases, 3 int32 operands
-    dims = 36 + 18 + 5 + 3  # activations 8 x 4-D + 2 x 2-D; weights 4 x 4-D + 1 x 2-D; 1-D rest
-    quantised, constants = 20, 13
-    operands = 3 + 4 + 4 + 4 + 4 + 3 + 3 + 3 + 4  # inputs + the output, per op
-    options = (fl.OPTIONS_BYTES["PAD"] + 3 * fl.OPTIONS_BYTES["CONV_2D"]
-               + fl.OPTIONS_BYTES["DEPTHWISE_CONV_2D"] + fl.OPTIONS_BYTES["ADD"]
-               + fl.OPTIONS_BYTES["MEAN"] + fl.OPTIONS_BYTES["RESHAPE"]
-               + fl.OPTIONS_BYTES["FULLY_CONNECTED"])
-    expected = (fl.FILE_FIXED_BYTES + 7 * fl.OPERATOR_CODE_BYTES
-                + tensors * (fl.TENSOR_TABLE_BYTES + fl.TENSOR_NAME_BYTES
-                             + fl.SHAPE_VECTOR_BYTES + fl.BUFFER_ENTRY_BYTES)
-                + dims * fl.SHAPE_BYTES_PER_DIM + quantised * fl.QUANT_TABLE_BYTES
-                + constants * fl.CONSTANT_DATA_OVERHEAD
-                + 9 * fl.OPERATOR_TABLE_BYTES + operands * fl.OPERATOR_BYTES_PER_OPERAND
-                + options)
+    tensors, ops = 21, 8  # 9 activations, 5 weights, 5 biases, 2 int32 operands
+    # names: 4-byte length + "t0".."t20" + NUL = 7 or 8 bytes, padded to 8 (t100 takes 12)
+    names = 21 * 8
+    # each constant: 4-byte prefix, data padded to 16:
+    # weights 108, 36, 32, 32, 16; biases 16, 16, 32, 32, 8; operands 32, 8
+    stored = [112, 48, 48, 48, 32, 32, 32, 48, 48, 16, 48, 16]
+    data = [108, 36, 32, 32, 16, 16, 16, 32, 32, 8, 32, 8]
+    expected = (fl.FILE_FIXED_BYTES + tensors * fl.TENSOR_BYTES + ops * fl.OPERATOR_BYTES
+                + names + sum(stored) - sum(data))
     assert b.structure == expected
-    assert b.total == 224 + 104 + 744 + 48 + expected == tflite_bytes(deployed(tiny_graph))
+    assert b.total == 224 + 104 + 732 + 40 + expected == tflite_bytes(deployed(tiny_graph))
 
 
 def test_seed_payload_matches_the_layer_graph(seed_genome):

@@ -1,0 +1,255 @@
+"""One export: convert, verify on the real runtimes, compare with the estimators, write.
+
+Everything is produced in a temporary sibling of the output directory and renamed into place
+at the end, so an interrupted or failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from estimators.deploy import deployed
+from estimators.estimate import Budgets, estimate, violations
+from estimators.ram import TAIL_HOST64, TAIL_MCU32, arena_plan, tail_bytes
+from estimators.targets import Target
+from nas.export import calibration, runtimes
+from nas.export.convert import ConversionError, convert, float_outputs, output_names
+from nas.models import UsageError
+from search_space.detection import softmax
+from search_space.model import GraphNet
+from search_space.spec import ModelSpec
+
+EXPORT_FORMAT = "tinynas-export/1"
+# Dequantised int8 outputs must point the same way as the float ones. Per-channel int8 of a
+# trained SSD reaches > 0.999 on boxes and scores; 0.98 leaves room for untrained weights
+# (wider activation ranges) while still catching a wrong layout, a transposed filter or a
+# mis-assigned output, which give < 0.5.
+PARITY_MIN_COSINE = 0.98
+TOOLCHAIN = ("torch", "onnx", "onnx2tf", "tensorflow-cpu", "ai-edge-litert", "tflite-micro")
+FILES = ("model_int8.tflite", "model.onnx", "genome.json", "model_card.md", "model_card.json",
+         "model_data.h", "model_data.cc")
+
+Step = Callable[[str], None]
+
+
+class ParityError(RuntimeError):
+    """The int8 file does not compute what the float model computes."""
+
+
+EXPORT_FAILURES = (ParityError, ConversionError)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    spec: ModelSpec
+    target: Target
+    budgets: Budgets
+    net: GraphNet
+    class_names: tuple[str, ...]
+    weights: str  # where the weights come from, for the card
+    calib_dir: Path | None = None
+    calib_count: int = calibration.DEFAULT_COUNT
+    parity_images: int = 8
+    latency_runs: int = 20
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Fail before any work if the result could not be put in place."""
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise UsageError(f"--out '{out_dir}' already exists and is not an empty directory; "
+                         "choose a new one")
+    parent = out_dir.resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"--out '{out_dir}': parent directory '{parent}' does not exist")
+    try:
+        tempfile.TemporaryDirectory(dir=parent).cleanup()
+    except OSError as exc:
+        raise UsageError(f"--out '{out_dir}': cannot write in '{parent}' "
+                         f"({exc.strerror})") from None
+
+
+def calibration_images(request: ExportRequest) -> tuple[np.ndarray, dict[str, Any]]:
+    size = request.net.arch.input_size
+    if request.calib_dir is not None:
+        images = calibration.from_folder(request.calib_dir, size, request.calib_count)
+        return images, {"source": str(request.calib_dir), "images": len(images)}
+    images = calibration.synthetic(size, request.calib_count)
+    return images, {"source": "synthetic scenes (nas.export.calibration)",
+                    "images": len(images)}
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+
+
+def parity(net: GraphNet, tflite: bytes, images: np.ndarray) -> dict[str, Any]:
+    """Float PyTorch vs dequantised int8 (LiteRT) on the same images: boxes are the raw
+    offsets, scores the softmax class probabilities. A classifier has scores only."""
+    ref = float_outputs(net, images)
+    names = runtimes.output_names(tflite)
+    q = dict(zip(names, runtimes.litert_outputs(tflite, images), strict=True))
+    pairs = {"scores": (softmax(ref["logits"]), softmax(q["logits"]))}
+    if "boxes" in ref:
+        pairs["boxes"] = (ref["boxes"], q["boxes"])
+    figures: dict[str, Any] = {"parity_cosine_boxes": None, "parity_max_abs_error_boxes": None}
+    for key, (a, b) in pairs.items():
+        figures[f"parity_cosine_{key}"] = _cosine(a, b)
+        figures[f"parity_max_abs_error_{key}"] = float(np.abs(a - b).max())
+    return {**figures, "parity_threshold": PARITY_MIN_COSINE, "parity_images": len(images)}
+
+
+def check_parity(figures: dict[str, Any]) -> None:
+    for key in ("parity_cosine_boxes", "parity_cosine_scores"):
+        if figures[key] is not None and figures[key] < PARITY_MIN_COSINE:
+            raise ParityError(f"int8 parity failed: {key} = {figures[key]:.4f} < "
+                              f"{PARITY_MIN_COSINE} (the int8 file does not compute what the "
+                              "float model does; nothing was written)")
+
+
+def measure(tflite: bytes, images: np.ndarray, runs: int) -> dict[str, Any]:
+    """Real runtimes: LiteRT latency, TFLM arena and latency, TFLM vs LiteRT agreement.
+    ``runs=0`` skips the latencies (the estimator benchmark needs only the memory)."""
+    x = runtimes.quantised_inputs(tflite, images[:1])[0]
+    arena = runtimes.tflm_arena(tflite)
+    tflm = runtimes.tflm_outputs(tflite, x)
+    litert = runtimes.litert_outputs(tflite, images[:1])
+    scales = runtimes.output_quantisations(tflite)
+    lsb = max(int(np.abs(s.dequantise(t) - out[0]).max() / s.scale + 0.5)
+              for s, t, out in zip(scales, tflm, litert, strict=True))
+    return {
+        "litert_ms": runtimes.litert_latency_ms(tflite, x, runs) if runs else None,
+        "tflm_ms": runtimes.tflm_latency_ms(tflite, x, runs) if runs else None,
+        "latency_runs": runs,
+        "tflm_arena_bytes": arena.total_bytes,
+        "tflm_arena_head_bytes": arena.head_bytes,
+        "tflm_arena_tail_bytes": arena.tail_bytes,
+        "tflm_vs_litert_max_lsb": lsb,
+    }
+
+
+def _rel(estimated: int, measured: int) -> float:
+    return (estimated - measured) / measured
+
+
+def sizes(request: ExportRequest, tflite_bytes: int, arena_head: int, arena_total: int
+          ) -> dict[str, Any]:
+    """The estimators next to the measurements, and the target totals."""
+    graph = request.net.arch.graph
+    dep = deployed(graph)
+    est = estimate(graph, request.target, request.budgets)
+    arena_host = arena_plan(dep, tail=TAIL_HOST64).total_bytes
+    arena_target = arena_head + tail_bytes(dep, TAIL_MCU32)
+    runtime = request.target.runtime
+    flash_total = tflite_bytes + runtime.code_flash_bytes
+    ram_total = arena_target + runtime.ram_bytes
+    found = violations(flash_total, ram_total, request.budgets)
+    return {
+        "params": est.params, "macs": est.macs,
+        "tflite_bytes": tflite_bytes,
+        "tflite_bytes_estimated": est.tflite_bytes_estimated,
+        "tflite_bytes_rel_error": _rel(est.tflite_bytes_estimated, tflite_bytes),
+        "arena_bytes_estimated": arena_host,
+        "arena_bytes_rel_error": _rel(arena_host, arena_total),
+        "arena_bytes_estimated_target": arena_target,
+        "runtime_code_flash_bytes": runtime.code_flash_bytes,
+        "runtime_ram_bytes": runtime.ram_bytes,
+        "flash_bytes_total": flash_total, "ram_bytes_total": ram_total,
+        "flash_budget": request.budgets.flash_bytes, "ram_budget": request.budgets.ram_bytes,
+        "fits": not found, "violations": list(found),
+    }
+
+
+def _toolchain() -> dict[str, str]:
+    versions = {}
+    for name in TOOLCHAIN:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _describe(request: ExportRequest, out_dir: Path, tflite: bytes) -> dict[str, Any]:
+    arch, target = request.net.arch, request.target
+    quant = runtimes.input_quantisation(tflite)
+    return {
+        "name": request.spec.label, "model": request.spec.to_dict(),
+        "class_names": list(request.class_names), "num_classes": arch.num_classes,
+        "input_shape": [arch.input_size, arch.input_size, 3],
+        "input_quantization": {"scale": quant.scale, "zero_point": quant.zero_point},
+        "num_priors": arch.num_priors, "weights": request.weights,
+        "target": target.name, "board": target.board, "runtime": target.runtime.name,
+        "clock_mhz": target.clock_mhz, "out_dir": str(out_dir),
+        "toolchain": _toolchain(), "created": datetime.date.today().isoformat(),
+        **request.extra,
+    }
+
+
+def run(request: ExportRequest, out_dir: Path, step: Step = lambda _: None) -> dict[str, Any]:
+    """Export, verify and write ``out_dir`` atomically; returns the model card's JSON."""
+    check_out_dir(out_dir)
+    parent = out_dir.resolve().parent
+    with tempfile.TemporaryDirectory(dir=parent, prefix=f".{out_dir.name}.") as tmp:
+        work, stage = Path(tmp) / "work", Path(tmp) / "out"
+        work.mkdir()
+        stage.mkdir()
+        step("calibration images")
+        images, calib = calibration_images(request)
+        step("PyTorch -> ONNX -> onnx2tf -> int8 TFLite")
+        converted = convert(request.net, images, work)
+        step("parity: float PyTorch vs int8 LiteRT")
+        figures = parity(request.net, converted.tflite, images[: request.parity_images])
+        check_parity(figures)
+        step("LiteRT and TFLite Micro: arena and latency")
+        measured = measure(converted.tflite, images, request.latency_runs)
+        result = {**_describe(request, out_dir, converted.tflite), **figures, **measured,
+                  **sizes(request, len(converted.tflite), measured["tflm_arena_head_bytes"],
+                          measured["tflm_arena_bytes"]),
+                  "calibration": calib, "rewritten_depthwise": converted.rewritten_depthwise,
+                  "reordered": converted.reordered}
+        step("writing files")
+        _write(stage, request, converted.tflite, converted.onnx, result)
+        stage.rename(out_dir) if not out_dir.exists() else _replace_empty(stage, out_dir)
+    return result
+
+
+def _replace_empty(stage: Path, out_dir: Path) -> None:
+    out_dir.rmdir()  # empty (check_out_dir): replaced by the finished directory
+    stage.rename(out_dir)
+
+
+def genome_json(spec: ModelSpec, class_names: tuple[str, ...], outputs: tuple[str, ...]
+                ) -> dict[str, Any]:
+    """``genome.json``: what rebuilds the model and reads the file (``nas.detector``)."""
+    return {"format": EXPORT_FORMAT, "model": spec.to_dict(), "class_names": list(class_names),
+            "outputs": {name: name for name in outputs}}
+
+
+def _write(stage: Path, request: ExportRequest, tflite: bytes, onnx: bytes,
+           result: dict[str, Any]) -> None:
+    from nas.export.card import card_json, render_markdown
+    from nas.export.carray import write_c_array
+
+    (stage / "model_int8.tflite").write_bytes(tflite)
+    (stage / "model.onnx").write_bytes(onnx)
+    genome = genome_json(request.spec, request.class_names, output_names(request.net))
+    (stage / "genome.json").write_text(json.dumps(genome, indent=2) + "\n")
+    (stage / "model_card.json").write_text(json.dumps(card_json(result), indent=2) + "\n")
+    (stage / "model_card.md").write_text(render_markdown(result))
+    write_c_array(tflite, stage / "model_data.h", stage / "model_data.cc",
+                  arena_bytes=result["arena_bytes_estimated_target"],
+                  note=f"{request.spec.label} for {request.target.name}")
+    missing = [f for f in FILES if not (stage / f).is_file()]
+    if missing:
+        raise RuntimeError(f"export wrote no {', '.join(missing)}")

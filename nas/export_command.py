@@ -1,0 +1,150 @@
+"""``tinynas export``: one model to a verified int8 .tflite with its card and C array."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from estimators.budgets import format_bytes
+from nas.command import (
+    EXIT_DOES_NOT_FIT,
+    EXIT_OK,
+    Command,
+    Output,
+    resolve_target,
+    target_arguments,
+)
+from nas.models import UsageError, resolve_spec
+from search_space.model import as_if_trained
+from search_space.spec import ModelSpec
+
+# Export ran but the result is unusable (conversion or int8 parity failed): nothing written.
+EXIT_EXPORT_FAILED = 3
+STEPS = 5
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("baseline", nargs="?", help="a baseline name (see `baselines`)")
+    parser.add_argument("--genome", help="a genome JSON file instead of a baseline")
+    parser.add_argument("--study", help="an Optuna study (arrives with the search)")
+    parser.add_argument("--trial", type=int, help="the trial number in --study")
+    parser.add_argument("--checkpoint", help="trained weights (`tinynas train`); without one "
+                        "the model is exported with its initial weights")
+    parser.add_argument("--num-classes", type=int,
+                        help="foreground classes when there is no checkpoint (default: the "
+                             "baseline's, 20 for a genome)")
+
+
+def _spec_and_weights(args: argparse.Namespace) -> tuple[ModelSpec, Any, tuple[str, ...], str]:
+    """(spec, net, class names, where the weights come from)."""
+    if args.study is not None or args.trial is not None:
+        raise UsageError("--study/--trial: studies arrive with the search (issue 6); name a "
+                         "BASELINE, --genome FILE or --checkpoint CKPT")
+    named = args.baseline is not None or args.genome is not None
+    if args.checkpoint is None:
+        spec = resolve_spec(args.baseline, args.genome, args.num_classes)
+        names = tuple(f"class_{i + 1}" for i in range(spec.num_classes))
+        net = as_if_trained(spec.build()).eval()
+        return spec, net, names, ("untrained: random weights, BatchNorm statistics drawn like "
+                                  "a trained network's (sizes and latency are meaningful, "
+                                  "outputs are not)")
+    from objectives.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(args.checkpoint)
+    if named:
+        wanted = resolve_spec(args.baseline, args.genome, ckpt.spec.num_classes)
+        if wanted.lower().graph != ckpt.spec.lower().graph:
+            raise UsageError(f"--checkpoint '{args.checkpoint}' holds {ckpt.spec.label}, not "
+                             f"{wanted.label}; drop the model name or pick its checkpoint")
+    if args.num_classes is not None and args.num_classes != ckpt.spec.num_classes:
+        raise UsageError(f"--num-classes {args.num_classes}: the checkpoint has "
+                         f"{ckpt.spec.num_classes} classes")
+    return (ckpt.spec, ckpt.build_model(), tuple(ckpt.class_names),
+            f"checkpoint {args.checkpoint} (epoch {ckpt.epoch})")
+
+
+class _Progress:
+    """Step lines with elapsed time on the terminal's stderr. The console writes to a copy of
+    fd 2 so that the toolchain's C++ logs (redirected away during conversion) do not take
+    it along."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.console = Console(file=os.fdopen(os.dup(2), "w"), stderr=True) if enabled else None
+        self.start = time.perf_counter()
+        self.done = 0
+
+    def __call__(self, text: str) -> None:
+        self.done += 1
+        if self.console is not None:
+            elapsed = time.perf_counter() - self.start
+            self.console.print(f"[dim]{elapsed:6.1f}s[/] [{self.done}/{STEPS}] {text}",
+                               highlight=False)
+
+
+class ExportCommand(Command):
+    name = "export"
+    help = "export one model to a verified full-int8 .tflite, model card and C array"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        _model_arguments(parser)
+        parser.add_argument("--out", required=True, help="output directory (must not exist "
+                            "or be empty; written atomically)")
+        parser.add_argument("--calib", help="folder of images to calibrate the int8 "
+                            "quantisation (default: synthetic scenes)")
+        target_arguments(parser, required=False)
+
+    def run(self, args: argparse.Namespace, out: Output) -> int:
+        from nas.export import pipeline
+
+        target, budgets = resolve_target(args, out)
+        out_dir = Path(args.out)
+        pipeline.check_out_dir(out_dir)
+        calib = Path(args.calib) if args.calib else None
+        if calib is not None and not calib.is_dir():
+            raise UsageError(f"--calib '{calib}' is not a directory of images")
+        spec, net, names, weights = _spec_and_weights(args)
+        request = pipeline.ExportRequest(spec, target, budgets, net, names, weights, calib)
+        try:
+            result = pipeline.run(request, out_dir, _Progress(sys.stderr.isatty() or
+                                                              not out.as_json))
+        except pipeline.EXPORT_FAILURES as exc:
+            sys.stderr.write(f"tinynas export: failed: {exc}\n")
+            if args.debug:
+                raise
+            return EXIT_EXPORT_FAILED
+        if out.as_json:
+            out.emit(result)
+        else:
+            out.console.print(summary_table(result))
+        return EXIT_OK if result["fits"] else EXIT_DOES_NOT_FIT
+
+
+def _kib(n: int | None) -> str:
+    return "n/a" if n is None else format_bytes(n)
+
+
+def summary_table(r: dict[str, Any]) -> Table:
+    table = Table(title=f"{r['name']} -> {r['out_dir']} ({r['target']}, {r['runtime']})")
+    for col in ("", "measured", "estimated", "error"):
+        table.add_column(col, justify="left" if not col else "right")
+    table.add_row(".tflite", _kib(r["tflite_bytes"]), _kib(r["tflite_bytes_estimated"]),
+                  f"{r['tflite_bytes_rel_error']:+.2%}")
+    table.add_row("TFLM arena (host)", _kib(r["tflm_arena_bytes"]),
+                  _kib(r["arena_bytes_estimated"]), f"{r['arena_bytes_rel_error']:+.2%}")
+    table.add_row("total flash / budget", _kib(r["flash_bytes_total"]), _kib(r["flash_budget"]),
+                  "")
+    table.add_row("total RAM / budget", _kib(r["ram_bytes_total"]), _kib(r["ram_budget"]), "")
+    table.add_row("LiteRT / TFLM host ms", f"{r['litert_ms']:.2f} / {r['tflm_ms']:.1f}", "", "")
+    boxes = r["parity_cosine_boxes"]
+    table.add_row("parity cosine boxes / scores",
+                  f"{'n/a' if boxes is None else f'{boxes:.4f}'} / "
+                  f"{r['parity_cosine_scores']:.4f}", "", "")
+    table.add_row("fits", "yes" if r["fits"] else "NO: " + "; ".join(r["violations"]), "", "")
+    return table

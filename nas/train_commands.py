@@ -1,0 +1,319 @@
+"""``tinynas data demo``, ``tinynas train`` and ``tinynas evaluate``: thin over ``objectives``.
+
+Long work draws a progress bar on stderr; results go to stdout (a table, or JSON with
+``--json``). Without ``--data`` the built-in demo dataset is used (drawn once into the cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.table import Table
+
+from nas.command import EXIT_OK, Command, Output
+from nas.models import UsageError, resolve_spec
+from objectives.data import FORMATS, ON_ERROR, BrokenEntryError, DetectionDataset, has_split
+from objectives.data import open_dataset as _open_dataset
+from objectives.data.classes import read_class_names
+from objectives.data.demo import DEMO_SIZES, DemoConfig, demo_dataset, write_demo
+from objectives.models import genome_at_resolution
+from objectives.progress import RichProgress
+from search_space.spec import ModelSpec
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms])", re.IGNORECASE)
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``10m``, ``1.5h``, ``1h30m`` -> seconds. A bare number is refused: minutes and
+    seconds are both plausible, and guessing wrong ruins a run."""
+    compact = text.strip().replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not compact or "".join(f"{n}{u}" for n, u in parts).lower() != compact.lower():
+        raise UsageError(f"--time-budget {text!r}: give a duration with units, e.g. 90s, 10m, "
+                         "1.5h or 1h30m")
+    seconds = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts)
+    if seconds <= 0:
+        raise UsageError(f"--time-budget {text!r}: must be longer than zero")
+    return seconds
+
+
+def _data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", metavar="DIR",
+                        help="dataset directory (COCO, VOC or YOLO layout; default: the "
+                        "built-in demo data)")
+    parser.add_argument("--format", choices=FORMATS, help="dataset layout (default: detected)")
+    parser.add_argument("--bad-annotations", choices=ON_ERROR, default="fail",
+                        help="broken entries: fail at the first (default) or skip each with a "
+                        "warning")
+
+
+def _open(root: Path, split: str, args: argparse.Namespace, class_names: Any,
+          out: Output) -> DetectionDataset:
+    try:
+        dataset = _open_dataset(root, split, format=args.format, class_names=class_names,
+                                on_error=args.bad_annotations)
+    except BrokenEntryError as exc:
+        raise BrokenEntryError(f"{exc}; --bad-annotations skip skips such entries with a "
+                               "warning") from None
+    for line in dataset.warnings():
+        out.note(line)
+    return dataset
+
+
+def _data_root(args: argparse.Namespace, out: Output, saved: str | None = None) -> Path:
+    if args.data:
+        return Path(args.data)
+    if saved:
+        return Path(saved)
+    path = demo_dataset()
+    out.note(f"no --data: using the built-in demo dataset ({path})")
+    return path
+
+
+class DataCommand(Command):
+    name = "data"
+    help = "datasets: write the built-in demo dataset (data demo --out DIR)"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                        parser_class=type(parser))
+        demo = actions.add_parser("demo", help="write the demo dataset (COCO layout)",
+                                  description="Draw the demo dataset from a seed and write it "
+                                  "in COCO layout: train.json, train/, val.json, val/.")
+        demo.add_argument("--out", required=True, metavar="DIR",
+                          help="new or empty directory to write into")
+        demo.add_argument("--size", choices=tuple(DEMO_SIZES), default="default",
+                          help="small (tests: 48 + 16 images at 160 px) or default "
+                          "(1500 + 300 at 256 px)")
+        demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        demo.add_argument("--num-train", type=int, help="override the train image count")
+        demo.add_argument("--num-val", type=int, help="override the val image count")
+        # The common flags again, so they may follow the action too (`data demo --json`).
+        demo.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                          help="machine-readable output on stdout")
+        demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                          help="show tracebacks on errors")
+
+    def run(self, args: argparse.Namespace, out: Output) -> int:
+        base = DEMO_SIZES[args.size]
+        config = DemoConfig(**{**base.__dict__, "seed": args.seed,
+                               "num_train": args.num_train or base.num_train,
+                               "num_val": args.num_val or base.num_val})
+        started = time.monotonic()
+        with out.notes.status(f"drawing {config.num_train + config.num_val} demo images"):
+            path = write_demo(Path(args.out), config)
+        row = {"out_dir": str(path), "format": "coco", "num_train": config.num_train,
+               "num_val": config.num_val, "image_size": config.image_size, "seed": config.seed,
+               "classes": ["circle", "square", "triangle"],
+               "seconds": round(time.monotonic() - started, 2)}
+        if out.as_json:
+            out.emit(row)
+        else:
+            out.console.print(f"wrote {row['num_train']} train + {row['num_val']} val images "
+                              f"({row['image_size']} px, seed {row['seed']}) to {path} in "
+                              f"{row['seconds']:.1f}s")
+        return EXIT_OK
+
+
+class TrainCommand(Command):
+    name = "train"
+    help = "train a detector (SSD) on a dataset, checkpointing every epoch"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("baseline", nargs="?", help="a detector baseline name")
+        parser.add_argument("--genome", metavar="FILE", help="a genome JSON file instead")
+        parser.add_argument("--study", help="a search study (with --trial)")
+        parser.add_argument("--trial", type=int, help="a trial number of --study")
+        parser.add_argument("--resolution", type=int,
+                            help="input side for a --genome model (multiple of 32, 96..320)")
+        _data_arguments(parser)
+        parser.add_argument("--classes", metavar="FILE",
+                            help="class map: one class name per line, in id order")
+        parser.add_argument("--train-split", default="train", help="default: train")
+        parser.add_argument("--val-split", default="val",
+                            help="evaluated at the end if present (default: val; 'none' skips)")
+        parser.add_argument("--epochs", type=int, help="epochs (default 30 unless only "
+                            "--time-budget is given)")
+        parser.add_argument("--time-budget", metavar="T",
+                            help="stop after this much training, e.g. 10m, 90s, 1h30m")
+        parser.add_argument("--batch-size", type=int)
+        parser.add_argument("--optimizer", choices=("adamw", "sgd"))
+        parser.add_argument("--lr", type=float, help="peak learning rate")
+        parser.add_argument("--weight-decay", type=float)
+        parser.add_argument("--seed", type=int)
+        parser.add_argument("--workers", type=int, help="data-loading processes")
+        parser.add_argument("--threads", type=int, help="torch compute threads")
+        parser.add_argument("--out", required=True, metavar="DIR",
+                            help="run directory: last.pt (checkpoint) and summary.json")
+        parser.add_argument("--resume", action="store_true",
+                            help="continue the run in --out from its last checkpoint")
+
+    def run(self, args: argparse.Namespace, out: Output) -> int:
+        from objectives.checkpoint import load_checkpoint
+        from objectives.train import CHECKPOINT_NAME, Recipe, TrainError, resume_recipe, train
+
+        if args.study is not None or args.trial is not None:
+            raise UsageError("--study/--trial: studies arrive with the search issue; name a "
+                             "BASELINE or --genome FILE")
+        budget = parse_duration(args.time_budget) if args.time_budget else None
+        out_dir = Path(args.out)
+        ckpt = None
+        if args.resume:
+            if not (out_dir / CHECKPOINT_NAME).is_file():
+                raise TrainError(f"--resume: no checkpoint '{out_dir / CHECKPOINT_NAME}'")
+            ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
+        elif args.baseline is None and args.genome is None:
+            raise UsageError("name exactly one model: a BASELINE name or --genome FILE.json "
+                             "(or --resume a run)")
+        if args.baseline is not None or args.genome is not None:
+            resolve_spec(args.baseline, args.genome)  # a bad name fails before data is read
+
+        overrides = {k: v for k, v in {
+            "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
+            "lr": args.lr, "weight_decay": args.weight_decay, "seed": args.seed}.items()
+            if v is not None}
+        runtime = {"time_budget_s": budget, "workers": args.workers, "threads": args.threads}
+        if ckpt is not None:
+            recipe = dataclasses.replace(resume_recipe(ckpt, **runtime), **overrides)
+        else:
+            if budget is not None and args.epochs is None:
+                overrides["epochs"] = None
+            recipe = Recipe(**overrides, **{k: v for k, v in runtime.items() if v is not None})
+
+        saved = dict(ckpt.data) if ckpt is not None else {}
+        root = _data_root(args, out, saved.get("root"))
+        if ckpt is not None:
+            class_names: Any = ckpt.class_names
+        else:
+            class_names = read_class_names(args.classes) if args.classes else None
+        train_split = saved.get("train_split", args.train_split) if not args.data \
+            else args.train_split
+        val_split = saved.get("val_split", args.val_split) if not args.data else args.val_split
+        train_set = _open(root, train_split, args, class_names, out)
+        val_set = None
+        if val_split and val_split != "none" and has_split(root, val_split, args.format):
+            val_set = _open(root, val_split, args, train_set.class_names, out)
+        elif val_split and val_split != "none":
+            out.note(f"no split {val_split!r} in {root}: no evaluation at the end")
+
+        spec = self._spec(args, ckpt, train_set)
+        data_info = {"root": str(root.resolve()), "format": args.format,
+                     "train_split": train_split, "val_split": val_split or "none"}
+        with RichProgress(out.notes) as progress:
+            result = train(spec, train_set, out_dir, recipe, val_set=val_set,
+                           resume=args.resume, progress=progress, data_info=data_info)
+        row = {"model": spec.label, **result.to_dict()}
+        if out.as_json:
+            out.emit(row)
+        else:
+            out.console.print(_train_table(row))
+        return EXIT_OK
+
+    @staticmethod
+    def _spec(args: argparse.Namespace, ckpt: Any, train_set: DetectionDataset) -> ModelSpec:
+        named = args.baseline is not None or args.genome is not None
+        if ckpt is not None and not named:
+            if args.resolution is not None:
+                raise UsageError("--resolution cannot change on --resume")
+            return ckpt.spec
+        spec = resolve_spec(args.baseline, args.genome, train_set.num_classes)
+        if args.resolution is not None:
+            if spec.genome is None:
+                raise UsageError(f"--resolution {args.resolution}: applies to --genome models; "
+                                 f"baseline {spec.baseline} has a fixed input size")
+            spec = ModelSpec(spec.num_classes,
+                             genome=genome_at_resolution(spec.genome, args.resolution),
+                             name=spec.name)
+        return spec
+
+
+class EvaluateCommand(Command):
+    name = "evaluate"
+    help = "COCO mAP / AP50 of a checkpoint (or an int8 .tflite) on a dataset"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("model", metavar="CKPT|MODEL.tflite",
+                            help="a training checkpoint (last.pt) or an exported .tflite")
+        _data_arguments(parser)
+        parser.add_argument("--split", default="val", help="split to evaluate (default: val)")
+        parser.add_argument("--batch-size", type=int, default=16)
+
+    def run(self, args: argparse.Namespace, out: Output) -> int:
+        from objectives.checkpoint import load_checkpoint
+        from objectives.evaluate import TorchPredictor, evaluate
+
+        path = Path(args.model)
+        if args.batch_size < 1:
+            raise UsageError(f"--batch-size {args.batch_size}: must be at least 1")
+        if path.suffix == ".tflite":
+            predictor, class_names, label = self._tflite(path)
+        else:
+            ckpt = load_checkpoint(path)
+            predictor = TorchPredictor(ckpt.build_model())
+            class_names, label = ckpt.class_names, ckpt.spec.label
+        root = _data_root(args, out)
+        dataset = _open(root, args.split, args, class_names, out)
+        with RichProgress(out.notes) as progress:
+            progress.start("evaluate", len(dataset))
+            done = 0
+
+            def step(n: int) -> None:
+                nonlocal done
+                done += n
+                progress.update(done)
+
+            result = evaluate(predictor, dataset, args.batch_size, on_batch=step)
+        row = {"model": label, "data": str(root), "split": args.split,
+               "input_size": predictor.input_size, **result.to_dict()}
+        if out.as_json:
+            out.emit(row)
+        else:
+            out.console.print(_eval_table(row))
+        return EXIT_OK
+
+    @staticmethod
+    def _tflite(path: Path) -> tuple[Any, Any, str]:
+        try:
+            from nas.detector import load_detector  # the export issue's int8 runner
+        except ImportError:
+            raise UsageError(f"{path}: int8 evaluation needs the export module") from None
+        detector = load_detector(path)
+        return detector, getattr(detector, "class_names", None), path.name
+
+
+def _ap(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _eval_table(row: dict[str, Any]) -> Table:
+    table = Table(title=f"{row['model']} on {row['data']} ({row['split']}, {row['num_images']} "
+                  f"images at {row['input_size']} px)", box=box.SIMPLE_HEAD,
+                  caption="COCO AP (pycocotools), in %; '-' = class absent from the split")
+    table.add_column("metric")
+    table.add_column("AP", justify="right")
+    for key, label in (("map", "mAP@[.5:.95]"), ("ap50", "AP50"), ("ap75", "AP75")):
+        table.add_row(label, _ap(row[key]))
+    for name, value in row["per_class_ap50"].items():
+        table.add_row(f"AP50 {name}", _ap(value))
+    return table
+
+
+def _train_table(row: dict[str, Any]) -> Table:
+    table = Table(title=f"trained {row['model']}", show_header=False, box=box.SIMPLE_HEAD)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("epochs", f"{row['epochs']} of {row['total_epochs']} ({row['stopped_by']})")
+    table.add_row("training time", f"{row['wall_s']:.0f} s at {row['images_per_s']:.1f} img/s")
+    if row["final_loss"] is not None:
+        table.add_row("final loss", f"{row['final_loss']:.3f}")
+    if "map" in row:
+        table.add_row("val mAP / AP50", f"{_ap(row['map'])} / {_ap(row['ap50'])}")
+    table.add_row("checkpoint", row["checkpoint"])
+    return table

@@ -1,0 +1,159 @@
+"""How right are the flash and RAM estimators? Real int8 exports against the estimates.
+
+Every baseline plus ``--genomes`` genomes sampled with a fixed seed across the search space are
+converted to full-int8 .tflite (the export pipeline, without latency runs), their TFLite Micro
+arena is read back from the real interpreter, and both are compared with the estimators:
+
+* flash: ``estimators.flash.tflite_bytes`` vs the file's bytes;
+* RAM: ``estimators.ram.arena_plan`` (host 64-bit tail, the build we can run) vs the arena
+  TFLite Micro allocates.
+
+Goals (issue 3): RAM within 2% and never below the measured arena by more than 1 KiB; flash
+within 2%. Exit code 1 when a goal is missed.
+
+    .venv/bin/python scripts/bench_estimators.py [--genomes 20] [--seed 0] [--only NAME ...]
+        [--keep DIR] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+RAM_TOLERANCE = 0.02
+RAM_UNDER_BYTES = 1024
+FLASH_TOLERANCE = 0.02
+GENOME_CLASSES = (1, 3, 20)  # genomes cycle through these class counts
+
+
+def _models(genomes: int, seed: int) -> list[tuple[str, Any]]:
+    from search_space.baselines import list_baselines
+    from search_space.sampling import random_genomes
+    from search_space.spec import ModelSpec
+
+    models = [(b.name, ModelSpec(b.num_classes, baseline=b.name)) for b in list_baselines()]
+    for i, genome in enumerate(random_genomes(genomes, seed)):
+        name = f"genome-{seed}-{i:02d}"
+        models.append((name, ModelSpec(GENOME_CLASSES[i % len(GENOME_CLASSES)], genome=genome,
+                                       name=name)))
+    return models
+
+
+def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
+    from estimators.deploy import deployed
+    from estimators.flash import tflite_bytes
+    from estimators.ram import TAIL_HOST64, arena_plan
+    from nas.export import calibration, rewrite, runtimes
+    from nas.export.convert import convert
+    from nas.export.pipeline import parity
+    from search_space.model import as_if_trained
+
+    net = as_if_trained(spec.build()).eval()
+    images = calibration.synthetic(net.arch.input_size, 16)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as work:
+        converted = convert(net, images, Path(work))
+    arena = runtimes.tflm_arena(converted.tflite)
+    if keep is not None:
+        (keep / f"{name}.tflite").write_bytes(converted.tflite)
+        (keep / f"{name}.json").write_text(json.dumps(spec.to_dict()))
+    dep = deployed(net.arch.graph)
+    plan = arena_plan(dep, tail=TAIL_HOST64)
+    cos = parity(net, converted.tflite, images[:4])
+    real_ops = rewrite.op_histogram(converted.tflite)
+    our_ops = dict(Counter(op.kind for op in dep.ops))
+    return {
+        "name": name, "task": net.arch.task, "input_size": net.arch.input_size,
+        "tflite_bytes": len(converted.tflite), "tflite_bytes_estimated": tflite_bytes(dep),
+        "tflm_arena_bytes": arena.total_bytes, "arena_bytes_estimated": plan.total_bytes,
+        "tflm_arena_head_bytes": arena.head_bytes, "arena_head_estimated": plan.head_bytes,
+        "tflm_arena_tail_bytes": arena.tail_bytes, "arena_tail_estimated": plan.tail_bytes,
+        "parity_cosine_scores": cos["parity_cosine_scores"],
+        "parity_cosine_boxes": cos["parity_cosine_boxes"],
+        "ops_match": real_ops == our_ops,
+        "ops_real": real_ops if real_ops != our_ops else None,
+        "ops_estimated": our_ops if real_ops != our_ops else None,
+        "convert_s": round(time.perf_counter() - start, 1),
+    }
+
+
+def _judge(row: dict[str, Any]) -> dict[str, Any]:
+    flash_err = (row["tflite_bytes_estimated"] - row["tflite_bytes"]) / row["tflite_bytes"]
+    ram_diff = row["arena_bytes_estimated"] - row["tflm_arena_bytes"]
+    ram_err = ram_diff / row["tflm_arena_bytes"]
+    row.update(flash_rel_error=flash_err, ram_rel_error=ram_err,
+               flash_ok=abs(flash_err) <= FLASH_TOLERANCE,
+               ram_ok=abs(ram_err) <= RAM_TOLERANCE and ram_diff >= -RAM_UNDER_BYTES,
+               ops_ok=row["ops_match"])
+    return row
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    flash = [abs(r["flash_rel_error"]) for r in rows]
+    ram = [abs(r["ram_rel_error"]) for r in rows]
+    return {
+        "models": len(rows),
+        "flash_max_abs_rel_error": max(flash), "flash_mean_abs_rel_error": sum(flash) / len(rows),
+        "ram_max_abs_rel_error": max(ram), "ram_mean_abs_rel_error": sum(ram) / len(rows),
+        "ram_max_under_bytes": max(0, max(r["tflm_arena_bytes"] - r["arena_bytes_estimated"]
+                                          for r in rows)),
+        "flash_goal_met": all(r["flash_ok"] for r in rows),
+        "ram_goal_met": all(r["ram_ok"] for r in rows),
+        "op_lists_match": all(r["ops_ok"] for r in rows),
+        "failed": [r["name"] for r in rows if not (r["flash_ok"] and r["ram_ok"])],
+    }
+
+
+def _table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="estimated vs measured (int8 .tflite bytes, TFLM arena bytes)")
+    for col in ("model", "in", "tflite", "est.", "err", "arena", "est.", "err", "ok"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in rows:
+        table.add_row(r["name"], str(r["input_size"]), f"{r['tflite_bytes']:,}",
+                      f"{r['tflite_bytes_estimated']:,}", f"{r['flash_rel_error']:+.2%}",
+                      f"{r['tflm_arena_bytes']:,}", f"{r['arena_bytes_estimated']:,}",
+                      f"{r['ram_rel_error']:+.2%}",
+                      "yes" if r["flash_ok"] and r["ram_ok"] else "NO")
+    console = Console(width=140)
+    console.print(table)
+    console.print(summary)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--genomes", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="*", help="model names to run (default: all)")
+    parser.add_argument("--keep", type=Path, help="keep each .tflite and its spec here")
+    parser.add_argument("--json", action="store_true", help="rows and summary as JSON")
+    args = parser.parse_args()
+    import nas.export  # noqa: F401  (quiets TensorFlow before anything imports it)
+
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, spec in _models(args.genomes, args.seed):
+        if args.only and name not in args.only:
+            continue
+        rows.append(_judge(_measure(name, spec, args.keep)))
+        print(f"{name}: flash {rows[-1]['flash_rel_error']:+.2%} "
+              f"ram {rows[-1]['ram_rel_error']:+.2%}", file=sys.stderr, flush=True)
+    summary = _summary(rows)
+    if args.json:
+        print(json.dumps({"rows": rows, "summary": summary}, indent=2))
+    else:
+        _table(rows, summary)
+    return 0 if summary["flash_goal_met"] and summary["ram_goal_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from objectives.checkpoint import load_checkpoint
+from objectives.data import open_dataset
+from objectives.data.dataset import DetectionDataset
+from objectives.train import Recipe, TrainError, learning_rate, resume_recipe, train
+from search_space.spec import ModelSpec
+
+# 8 images, batches of 4: 2 steps per epoch, a couple of seconds per run.
+FAST = Recipe(epochs=2, batch_size=4, threads=1, workers=0, warmup_epochs=0.5)
+
+
+@pytest.fixture(scope="module")
+def small_train(demo_dir) -> DetectionDataset:
+    full = open_dataset(demo_dir, "train")
+    return DetectionDataset(full.records[:8], full.class_names, full.source)
+
+
+def _weights(path):
+    return load_checkpoint(path).state_dict
+
+
+def test_learning_rate_warms_up_then_anneals_to_the_floor():
+    recipe = Recipe(lr=0.1, warmup_epochs=1, min_lr_ratio=0.1)
+    rates = [learning_rate(recipe, s, 10, 5) for s in range(50)]
+    assert rates[0] == pytest.approx(0.01) and rates[9] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:], strict=False))
+    assert rates[-1] == pytest.approx(0.01, rel=0.02)
+    assert learning_rate(recipe, 30, 10, None) == 0.1  # epoch count unknown: hold the peak
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"epochs": None}, "epochs, a time budget"),
+    ({"epochs": 0}, "epochs=0"),
+    ({"batch_size": 1}, "batch_size=1"),
+    ({"optimizer": "adam"}, "'adam'.*adamw, sgd"),
+    ({"lr": 0.0}, "lr=0.0"),
+    ({"time_budget_s": -1.0}, "time budget"),
+])
+def test_bad_recipes_are_refused(kwargs, match):
+    with pytest.raises(TrainError, match=match):
+        Recipe(**kwargs)
+
+
+def test_recipe_round_trips_through_a_dict():
+    recipe = Recipe(epochs=None, time_budget_s=60.0, optimizer="sgd")
+    assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
+
+
+def test_same_seed_same_losses_whatever_the_workers(tmp_path, small_train, tiny_spec):
+    a = train(tiny_spec, small_train, tmp_path / "a", FAST)
+    b = train(tiny_spec, small_train, tmp_path / "b", dataclasses.replace(FAST, workers=1))
+    c = train(tiny_spec, small_train, tmp_path / "c", dataclasses.replace(FAST, seed=1))
+    losses = [[h["loss"] for h in r.history] for r in (a, b, c)]
+    assert losses[0] == losses[1] != losses[2]
+    assert a.epochs == 2 and a.steps == 4 and a.stopped_by == "epochs"
+    for k, v in _weights(a.checkpoint).items():
+        torch.testing.assert_close(v, _weights(b.checkpoint)[k], rtol=0, atol=0)
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["final_loss"] == pytest.approx(a.final_loss, abs=1e-5)
+    assert summary["model"] == tiny_spec.to_dict()
+
+
+@pytest.mark.slow
+def test_stop_mid_epoch_and_resume_gives_the_uninterrupted_run(tmp_path, small_train,
+                                                               tiny_spec, demo_dir):
+    val = open_dataset(demo_dir, "val")
+    whole = train(tiny_spec, small_train, tmp_path / "whole", FAST, val_set=val)
+    assert whole.evaluation is not None and whole.evaluation.num_images == 8
+
+    run = tmp_path / "run"
+    # A budget that runs out at once: the run stops after its first step, checkpointing there.
+    first = train(tiny_spec, small_train, run, dataclasses.replace(FAST, time_budget_s=1e-9))
+    ckpt = load_checkpoint(run / "last.pt")
+    assert first.stopped_by == "time-budget" and (ckpt.epoch, ckpt.batch, ckpt.step) == (0, 1, 1)
+    second = train(tiny_spec, small_train, run, resume_recipe(ckpt, time_budget_s=1e-9),
+                   resume=True)
+    ckpt = load_checkpoint(run / "last.pt")
+    assert second.stopped_by == "time-budget" and (ckpt.epoch, ckpt.batch) == (1, 0)
+    last = train(tiny_spec, small_train, run, FAST, resume=True, val_set=val)
+    assert last.stopped_by == "epochs" and last.steps == whole.steps == 4
+
+    assert [h["loss"] for h in last.history] == [h["loss"] for h in whole.history]
+    for k, v in _weights(whole.checkpoint).items():
+        torch.testing.assert_close(v, _weights(last.checkpoint)[k], rtol=0, atol=0)
+    assert last.evaluation == whole.evaluation
+    again = train(tiny_spec, small_train, run, FAST, resume=True)
+    assert again.stopped_by == "already-finished" and again.steps == 4
+
+
+def test_budget_only_run_fixes_its_epoch_count(tmp_path, small_train, tiny_spec):
+    recipe = dataclasses.replace(FAST, epochs=None, time_budget_s=2.0)
+    result = train(tiny_spec, small_train, tmp_path / "run", recipe)
+    ckpt = load_checkpoint(result.checkpoint)
+    assert result.total_epochs is not None and result.total_epochs >= 1
+    assert ckpt.total_epochs == result.total_epochs and ckpt.epoch >= 1
+    assert result.stopped_by in ("epochs", "time-budget")
+
+
+def test_output_directory_and_resume_checks(tmp_path, small_train, tiny_spec):
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    with pytest.raises(TrainError, match="'.*busy' is not empty"):
+        train(tiny_spec, small_train, busy, FAST)
+    with pytest.raises(TrainError, match="nothing to resume"):
+        train(tiny_spec, small_train, tmp_path / "new", FAST, resume=True)
+
+    run = tmp_path / "run"
+    train(tiny_spec, small_train, run, dataclasses.replace(FAST, epochs=1))
+    with pytest.raises(TrainError, match="holds a training run"):
+        train(tiny_spec, small_train, run, FAST)
+    other = ModelSpec(3, baseline="ssd-mbv1-0.25-192")
+    with pytest.raises(TrainError, match="keeps its model"):
+        train(other, small_train, run, dataclasses.replace(FAST, epochs=1), resume=True)
+    with pytest.raises(TrainError, match="lr=0.5 differs"):
+        train(tiny_spec, small_train, run, dataclasses.replace(FAST, epochs=1, lr=0.5),
+              resume=True)
+    two = ModelSpec(2, genome=tiny_spec.genome, name="tiny")
+    with pytest.raises(TrainError, match="2 classes, the data 3"):
+        train(two, small_train, tmp_path / "x", FAST)

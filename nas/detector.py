@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nas.export.runtimes import Quantisation
 from search_space.baselines import BaselineError
 from search_space.detection import Detections, PostProcess, normalise, postprocess
 from search_space.genome import GenomeError
@@ -32,21 +32,6 @@ OUTPUT_ROLES = ("boxes", "logits")
 
 class DetectorError(ValueError):
     """An export directory, its ``genome.json`` or its ``.tflite`` cannot be used."""
-
-
-@dataclass(frozen=True)
-class Quantisation:
-    """Per-tensor affine int8 quantisation: real = (q - zero_point) * scale."""
-
-    scale: float
-    zero_point: int
-
-    def quantise(self, x: np.ndarray) -> np.ndarray:
-        q = np.round(x / self.scale) + self.zero_point
-        return np.clip(q, -128, 127).astype(np.int8)
-
-    def dequantise(self, q: np.ndarray) -> np.ndarray:
-        return ((q.astype(np.float32) - self.zero_point) * self.scale).astype(np.float32)
 
 
 def _quantisation(detail: Mapping[str, Any], what: str, path: Path) -> Quantisation:

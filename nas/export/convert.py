@@ -137,7 +137,7 @@ def float_outputs(net: GraphNet, images: np.ndarray) -> dict[str, np.ndarray]:
 
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
     return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
@@ -158,7 +158,7 @@ def identify_outputs(tflite: bytes, net: GraphNet, images: np.ndarray) -> dict[i
         if any(out.shape != reference[name].shape for out, name in zip(outputs, order,
                                                                           strict=True)):
             continue
-        score = sum(_cosine(out, reference[name]) for out, name in zip(outputs, order,
+        score = sum(cosine(out, reference[name]) for out, name in zip(outputs, order,
                                                                         strict=True))
         if score > best_score:
             best, best_score = order, score

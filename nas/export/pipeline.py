@@ -21,14 +21,20 @@ from estimators.deploy import deployed
 from estimators.estimate import Budgets, estimate, violations
 from estimators.ram import TAIL_HOST64, TAIL_MCU32, arena_plan, tail_bytes
 from estimators.targets import Target
+from nas.detector import EXPORT_FORMAT
 from nas.export import calibration, runtimes
-from nas.export.convert import ConversionError, convert, float_outputs, output_names
+from nas.export.convert import (
+    ConversionError,
+    convert,
+    cosine,
+    float_outputs,
+    output_names,
+)
 from nas.models import UsageError
 from search_space.detection import softmax
 from search_space.model import GraphNet
 from search_space.spec import ModelSpec
 
-EXPORT_FORMAT = "tinynas-export/1"
 # Dequantised int8 outputs must point the same way as the float ones. Per-channel int8 of a
 # trained SSD reaches > 0.999 on boxes and scores; 0.98 leaves room for untrained weights
 # (wider activation ranges) while still catching a wrong layout, a transposed filter or a
@@ -88,11 +94,6 @@ def calibration_images(request: ExportRequest) -> tuple[np.ndarray, dict[str, An
                     "images": len(images)}
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
-    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
-
-
 def parity(net: GraphNet, tflite: bytes, images: np.ndarray) -> dict[str, Any]:
     """Float PyTorch vs dequantised int8 (LiteRT) on the same images: boxes are the raw
     offsets, scores the softmax class probabilities. A classifier has scores only."""
@@ -104,7 +105,7 @@ def parity(net: GraphNet, tflite: bytes, images: np.ndarray) -> dict[str, Any]:
         pairs["boxes"] = (ref["boxes"], q["boxes"])
     figures: dict[str, Any] = {"parity_cosine_boxes": None, "parity_max_abs_error_boxes": None}
     for key, (a, b) in pairs.items():
-        figures[f"parity_cosine_{key}"] = _cosine(a, b)
+        figures[f"parity_cosine_{key}"] = cosine(a, b)
         figures[f"parity_max_abs_error_{key}"] = float(np.abs(a - b).max())
     return {**figures, "parity_threshold": PARITY_MIN_COSINE, "parity_images": len(images)}
 
@@ -220,13 +221,10 @@ def run(request: ExportRequest, out_dir: Path, step: Step = lambda _: None) -> d
                   "reordered": converted.reordered}
         step("writing files")
         _write(stage, request, converted.tflite, converted.onnx, result)
-        stage.rename(out_dir) if not out_dir.exists() else _replace_empty(stage, out_dir)
+        if out_dir.exists():
+            out_dir.rmdir()  # empty (check_out_dir): replaced by the finished directory
+        stage.rename(out_dir)
     return result
-
-
-def _replace_empty(stage: Path, out_dir: Path) -> None:
-    out_dir.rmdir()  # empty (check_out_dir): replaced by the finished directory
-    stage.rename(out_dir)
 
 
 def genome_json(spec: ModelSpec, class_names: tuple[str, ...], outputs: tuple[str, ...]

@@ -27,6 +27,8 @@ _ALLOCATION = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
 
 @dataclass(frozen=True)
 class Quantisation:
+    """Per-tensor affine int8 quantisation: real = (q - zero_point) * scale."""
+
     scale: float
     zero_point: int
 
@@ -35,7 +37,7 @@ class Quantisation:
         return np.clip(q, -128, 127).astype(np.int8)
 
     def dequantise(self, q: np.ndarray) -> np.ndarray:
-        return (q.astype(np.float32) - self.zero_point) * self.scale
+        return ((q.astype(np.float32) - self.zero_point) * self.scale).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -47,29 +47,48 @@ def _same_inputs(kind: str, real: Sequence[int], wanted: Sequence[int]) -> bool:
     return list(real) == list(wanted)
 
 
+def _candidates(model: schema.ModelT, op_kind: str, shape: tuple[int, ...],
+                wanted: list[int], free: set[int]) -> list[int]:
+    sg = model.subgraphs[0]
+    return [i for i in sorted(free)
+            if _kind(model, sg.operators[i]) == op_kind
+            and tuple(sg.tensors[sg.operators[i].outputs[0]].shape) == shape
+            and _same_inputs(op_kind, _activation_inputs(model, sg.operators[i]), wanted)]
+
+
 def match(model: schema.ModelT, graph: DeployedGraph) -> list[int]:
-    """For each deployed op in order, the index of the file's operator that implements it."""
+    """For each deployed op in order, the index of the file's operator that implements it.
+
+    Two ops can look alike (an SSDLite head's box and class depthwise convs read the same
+    map and have the same shape); a wrong pick shows up later, when a consumer finds no
+    match, so the search backtracks to the last such choice.
+    """
     sg = model.subgraphs[0]
     if len(sg.operators) != len(graph.ops):
         raise ScheduleError(f"the file has {len(sg.operators)} operators, the deployed graph "
                             f"{len(graph.ops)}")
     real_of = dict(zip(graph.inputs, sg.inputs, strict=True))
     free = set(range(len(sg.operators)))
-    order = []
-    for op in graph.ops:
-        wanted = [real_of[t] for t in op.inputs if graph.tensors[t].role == ACTIVATION]
-        shape = tuple(graph.tensors[op.output].shape)
-        found = next((i for i in sorted(free)
-                      if _kind(model, sg.operators[i]) == op.kind
-                      and tuple(sg.tensors[sg.operators[i].outputs[0]].shape) == shape
-                      and _same_inputs(op.kind, _activation_inputs(model, sg.operators[i]),
-                                       wanted)), None)
-        if found is None:
-            raise ScheduleError(f"no operator of the file implements {op.kind} {op.name} "
-                                f"{shape}")
-        free.discard(found)
-        order.append(found)
-        real_of[op.output] = sg.operators[found].outputs[0]
+    order: list[int] = []
+    pending: list[list[int]] = []  # untried candidates for each matched position
+    deepest = (0, "")
+    while len(order) < len(graph.ops):
+        op = graph.ops[len(order)]
+        if len(pending) == len(order):
+            wanted = [real_of[t] for t in op.inputs if graph.tensors[t].role == ACTIVATION]
+            shape = tuple(graph.tensors[op.output].shape)
+            pending.append(_candidates(model, op.kind, shape, wanted, free))
+        if pending[-1]:
+            pick = pending[-1].pop(0)
+            free.discard(pick)
+            order.append(pick)
+            real_of[op.output] = sg.operators[pick].outputs[0]
+            continue
+        deepest = max(deepest, (len(order), f"{op.kind} {op.name}"))
+        pending.pop()
+        if not order:
+            raise ScheduleError(f"no operator of the file implements {deepest[1]}")
+        free.add(order.pop())
     return order
 
 

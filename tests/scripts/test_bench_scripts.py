@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
@@ -19,3 +21,19 @@ def test_speed_benchmark_runs_and_reports_its_keys():
     data = json.loads(result.stdout)
     for key in ("sampled_genomes_per_s", "etn_w1_0_per_s", "largest_genome_per_s"):
         assert data[key] > 0
+
+
+@pytest.mark.slow
+def test_estimator_accuracy_benchmark_runs_on_one_model():
+    # A smoke run (one real export): the full run and its figures are in BENCHMARKS.md.
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_estimators.py"), "--genomes", "0", "--only",
+         "resnet8-cifar10", "--json"],
+        capture_output=True, text=True, check=False, timeout=600,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    data = json.loads(result.stdout)
+    (row,) = data["rows"]
+    assert row["name"] == "resnet8-cifar10" and row["ops_match"]
+    assert row["tflite_bytes"] > 0 and row["tflm_arena_bytes"] > 0
+    assert data["summary"]["models"] == 1 and data["summary"]["export_failures"] == []

@@ -21,6 +21,7 @@ from nas.command import (
     resolve_target,
     target_arguments,
 )
+from nas.export.files import check_out_dir
 from nas.models import UsageError, resolve_spec
 from search_space.model import as_if_trained
 from search_space.spec import ModelSpec
@@ -101,15 +102,15 @@ class ExportCommand(Command):
         target_arguments(parser, required=False)
 
     def run(self, args: argparse.Namespace, out: Output) -> int:
-        from nas.export import pipeline
-
         target, budgets = resolve_target(args, out)
         out_dir = Path(args.out)
-        pipeline.check_out_dir(out_dir)
+        check_out_dir(out_dir)
         calib = Path(args.calib) if args.calib else None
         if calib is not None and not calib.is_dir():
             raise UsageError(f"--calib '{calib}' is not a directory of images")
         spec, net, names, weights = _spec_and_weights(args)
+        from nas.export import pipeline  # TensorFlow: only once the input is known to be good
+
         request = pipeline.ExportRequest(spec, target, budgets, net, names, weights, calib)
         try:
             result = pipeline.run(request, out_dir, _Progress(sys.stderr.isatty() or

@@ -21,7 +21,6 @@ from estimators.deploy import deployed
 from estimators.estimate import Budgets, estimate, violations
 from estimators.ram import TAIL_HOST64, TAIL_MCU32, arena_plan, tail_bytes
 from estimators.targets import Target
-from nas.detector import EXPORT_FORMAT
 from nas.export import calibration, runtimes
 from nas.export.convert import (
     ConversionError,
@@ -30,7 +29,7 @@ from nas.export.convert import (
     float_outputs,
     output_names,
 )
-from nas.models import UsageError
+from nas.export.files import FILES, check_out_dir, genome_json
 from search_space.detection import softmax
 from search_space.model import GraphNet
 from search_space.spec import ModelSpec
@@ -41,8 +40,6 @@ from search_space.spec import ModelSpec
 # mis-assigned output, which give < 0.5.
 PARITY_MIN_COSINE = 0.98
 TOOLCHAIN = ("torch", "onnx", "onnx2tf", "tensorflow-cpu", "ai-edge-litert", "tflite-micro")
-FILES = ("model_int8.tflite", "model.onnx", "genome.json", "model_card.md", "model_card.json",
-         "model_data.h", "model_data.cc")
 
 Step = Callable[[str], None]
 
@@ -67,21 +64,6 @@ class ExportRequest:
     parity_images: int = 8
     latency_runs: int = 20
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def check_out_dir(out_dir: Path) -> None:
-    """Fail before any work if the result could not be put in place."""
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise UsageError(f"--out '{out_dir}' already exists and is not an empty directory; "
-                         "choose a new one")
-    parent = out_dir.resolve().parent
-    if not parent.is_dir():
-        raise UsageError(f"--out '{out_dir}': parent directory '{parent}' does not exist")
-    try:
-        tempfile.TemporaryDirectory(dir=parent).cleanup()
-    except OSError as exc:
-        raise UsageError(f"--out '{out_dir}': cannot write in '{parent}' "
-                         f"({exc.strerror})") from None
 
 
 def calibration_images(request: ExportRequest) -> tuple[np.ndarray, dict[str, Any]]:
@@ -225,13 +207,6 @@ def run(request: ExportRequest, out_dir: Path, step: Step = lambda _: None) -> d
             out_dir.rmdir()  # empty (check_out_dir): replaced by the finished directory
         stage.rename(out_dir)
     return result
-
-
-def genome_json(spec: ModelSpec, class_names: tuple[str, ...], outputs: tuple[str, ...]
-                ) -> dict[str, Any]:
-    """``genome.json``: what rebuilds the model and reads the file (``nas.detector``)."""
-    return {"format": EXPORT_FORMAT, "model": spec.to_dict(), "class_names": list(class_names),
-            "outputs": {name: name for name in outputs}}
 
 
 def _write(stage: Path, request: ExportRequest, tflite: bytes, onnx: bytes,

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from nas.export.convert import convert, output_names
-from nas.export.pipeline import genome_json
+from nas.export.files import genome_json
 from search_space.detection import normalise
 from search_space.genome import AnchorGene, Genome, HeadGene, StageGene
 from search_space.model import GraphNet

@@ -13,7 +13,8 @@ import pytest
 from estimators.deploy import deployed
 from nas.export import rewrite, runtimes
 from nas.export.carray import read_c_array
-from nas.export.pipeline import FILES, PARITY_MIN_COSINE
+from nas.export.files import FILES
+from nas.export.pipeline import PARITY_MIN_COSINE
 from search_space.genome import AnchorGene, Genome, HeadGene, StageGene
 from search_space.spec import ModelSpec
 

@@ -71,6 +71,23 @@ def _spec_and_weights(args: argparse.Namespace) -> tuple[ModelSpec, Any, tuple[s
             f"checkpoint {args.checkpoint} (epoch {ckpt.epoch})")
 
 
+def _training_images(args: argparse.Namespace, out: Output) -> Path | None:
+    """Without --calib, a checkpoint's own training data calibrates the quantisation: the
+    activation ranges of the images it will see (synthetic scenes can be far off: a trained
+    detector's scores lost all parity with them in our tests)."""
+    if args.checkpoint is None:
+        return None
+    from objectives.checkpoint import load_checkpoint
+
+    root = load_checkpoint(args.checkpoint).data.get("root")
+    if root and Path(root).is_dir():
+        out.note(f"calibrating on the checkpoint's training data {root} (--calib to change)")
+        return Path(root)
+    out.note("the checkpoint's training data is gone: calibrating on synthetic scenes; give "
+             "--calib DIR with images like the deployment's for a faithful int8 file")
+    return None
+
+
 class _Progress:
     """Step lines with elapsed time on the terminal's stderr. The console writes to a copy of
     fd 2 so that the toolchain's C++ logs (redirected away during conversion) do not take
@@ -109,6 +126,7 @@ class ExportCommand(Command):
         if calib is not None and not calib.is_dir():
             raise UsageError(f"--calib '{calib}' is not a directory of images")
         spec, net, names, weights = _spec_and_weights(args)
+        calib = calib or _training_images(args, out)
         from nas.export import pipeline  # TensorFlow: only once the input is known to be good
 
         request = pipeline.ExportRequest(spec, target, budgets, net, names, weights, calib)

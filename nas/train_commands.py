@@ -18,12 +18,21 @@ from rich.table import Table
 
 from nas.command import EXIT_OK, Command, Output
 from nas.models import UsageError, resolve_spec
+from objectives.augment import AUGMENT_PRESETS
 from objectives.data import FORMATS, ON_ERROR, BrokenEntryError, DetectionDataset, has_split
 from objectives.data import open_dataset as _open_dataset
 from objectives.data.classes import read_class_names
-from objectives.data.demo import DEMO_SIZES, DemoConfig, demo_dataset, write_demo
+from objectives.data.demo import DEMO_CLASSES, DEMO_SIZES, DemoConfig, demo_dataset, write_demo
 from objectives.models import genome_at_resolution
 from objectives.progress import RichProgress
+from objectives.train import (
+    CHECKPOINT_NAME,
+    OPTIMIZERS,
+    Recipe,
+    TrainError,
+    resume_recipe,
+    train,
+)
 from search_space.spec import ModelSpec
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms])", re.IGNORECASE)
@@ -111,7 +120,7 @@ class DataCommand(Command):
             path = write_demo(Path(args.out), config)
         row = {"out_dir": str(path), "format": "coco", "num_train": config.num_train,
                "num_val": config.num_val, "image_size": config.image_size, "seed": config.seed,
-               "classes": ["circle", "square", "triangle"],
+               "classes": list(DEMO_CLASSES),
                "seconds": round(time.monotonic() - started, 2)}
         if out.as_json:
             out.emit(row)
@@ -139,17 +148,24 @@ class TrainCommand(Command):
         parser.add_argument("--train-split", default="train", help="default: train")
         parser.add_argument("--val-split", default="val",
                             help="evaluated at the end if present (default: val; 'none' skips)")
-        parser.add_argument("--epochs", type=int, help="epochs (default 30 unless only "
+        d = Recipe()
+        parser.add_argument("--epochs", type=int,
+                            help=f"epochs (default {d.epochs}, or as many as fit when only "
                             "--time-budget is given)")
         parser.add_argument("--time-budget", metavar="T",
                             help="stop after this much training, e.g. 10m, 90s, 1h30m")
-        parser.add_argument("--batch-size", type=int)
-        parser.add_argument("--optimizer", choices=("adamw", "sgd"))
-        parser.add_argument("--lr", type=float, help="peak learning rate")
-        parser.add_argument("--weight-decay", type=float)
-        parser.add_argument("--seed", type=int)
-        parser.add_argument("--workers", type=int, help="data-loading processes")
-        parser.add_argument("--threads", type=int, help="torch compute threads")
+        parser.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
+        parser.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
+        parser.add_argument("--lr", type=float, help=f"peak learning rate (default {d.lr:g})")
+        parser.add_argument("--weight-decay", type=float, help=f"default {d.weight_decay:g}")
+        parser.add_argument("--augment", choices=tuple(AUGMENT_PRESETS),
+                            help="flip (default), none, or ssd (photometric, zoom-out, crop, "
+                            "flip: for long schedules)")
+        parser.add_argument("--seed", type=int, help=f"default {d.seed}")
+        parser.add_argument("--workers", type=int,
+                            help=f"data-loading processes (default {d.workers})")
+        parser.add_argument("--threads", type=int,
+                            help=f"torch compute threads (default {d.threads}: cores - 1)")
         parser.add_argument("--out", required=True, metavar="DIR",
                             help="run directory: last.pt (checkpoint) and summary.json")
         parser.add_argument("--resume", action="store_true",
@@ -157,7 +173,6 @@ class TrainCommand(Command):
 
     def run(self, args: argparse.Namespace, out: Output) -> int:
         from objectives.checkpoint import load_checkpoint
-        from objectives.train import CHECKPOINT_NAME, Recipe, TrainError, resume_recipe, train
 
         if args.study is not None or args.trial is not None:
             raise UsageError("--study/--trial: studies arrive with the search issue; name a "
@@ -177,7 +192,8 @@ class TrainCommand(Command):
 
         overrides = {k: v for k, v in {
             "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
-            "lr": args.lr, "weight_decay": args.weight_decay, "seed": args.seed}.items()
+            "lr": args.lr, "weight_decay": args.weight_decay, "seed": args.seed,
+            "augment": AUGMENT_PRESETS[args.augment] if args.augment else None}.items()
             if v is not None}
         runtime = {"time_budget_s": budget, "workers": args.workers, "threads": args.threads}
         if ckpt is not None:

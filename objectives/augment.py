@@ -25,18 +25,20 @@ FULL: Window = (0.0, 0.0, 1.0, 1.0)
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Probabilities and ranges; the defaults are SSD's recipe, milder where our objects are
-    already small (expansion up to 2x rather than 4x)."""
+    """Probabilities and ranges. The defaults are the ``flip`` preset: only the horizontal
+    flip is on. The SSD augmentations (``ssd`` preset: photometric, zoom-out up to 2x, random
+    crop) are for long schedules; over the minutes-long default schedule they cost AP on the
+    demo data (see ``AUGMENT_PRESETS``)."""
 
     flip_prob: float = 0.5
-    expand_prob: float = 0.5
+    expand_prob: float = 0.0
     max_expand: float = 2.0
-    crop_prob: float = 0.6
+    crop_prob: float = 0.0
     crop_min_scale: float = 0.3
     # A crop must overlap at least one object by one of these IoUs (0: any crop holding an
     # object's centre), chosen at random per image.
     crop_min_ious: tuple[float, ...] = (0.0, 0.1, 0.3, 0.5, 0.7)
-    photometric_prob: float = 0.8
+    photometric_prob: float = 0.0
     brightness: tuple[float, float] = (0.75, 1.25)
     contrast: tuple[float, float] = (0.6, 1.4)
     saturation: tuple[float, float] = (0.6, 1.4)
@@ -61,7 +63,13 @@ class AugmentConfig:
                       if k in known})
 
 
-NO_AUGMENT = AugmentConfig(flip_prob=0.0, expand_prob=0.0, crop_prob=0.0, photometric_prob=0.0)
+NO_AUGMENT = AugmentConfig(flip_prob=0.0)
+# SSD's recipe, with zoom-out up to 2x rather than 4x (the demo's objects are small already).
+SSD_AUGMENT = AugmentConfig(expand_prob=0.5, crop_prob=0.6, photometric_prob=0.8)
+# Measured on the demo data (etn-w0.35-ssdlite at 128, 12 epochs, batch 16, AdamW 1e-2), val
+# AP50: flip 56.6, none 53.5, flip + mild photometric 52.3, flip + mild crop / zoom-out 42.7;
+# the full SSD set at 6 epochs 0.4 (flip + photometric 14.8, none 33.2).
+AUGMENT_PRESETS = {"flip": AugmentConfig(), "none": NO_AUGMENT, "ssd": SSD_AUGMENT}
 
 
 def render(image: np.ndarray, window: Window, size: int) -> Image.Image:

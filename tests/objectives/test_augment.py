@@ -7,6 +7,7 @@ from PIL import Image
 from objectives.augment import (
     FULL,
     NO_AUGMENT,
+    SSD_AUGMENT,
     AugmentConfig,
     augment,
     random_window,
@@ -31,7 +32,7 @@ def _scene() -> Sample:
 @pytest.mark.parametrize("seed", range(40))
 def test_boxes_follow_the_pixels(seed):
     size = 96
-    out = augment(_scene(), size, np.random.default_rng(seed), AugmentConfig())
+    out = augment(_scene(), size, np.random.default_rng(seed), SSD_AUGMENT)
     assert out.image.shape == (size, size, 3) and out.image.dtype == np.uint8
     assert len(out.boxes) == len(out.labels) >= 1
     assert ((out.boxes >= 0) & (out.boxes <= 1)).all()
@@ -71,7 +72,7 @@ def test_no_augmentation_is_the_evaluation_resize():
 def test_expansion_shrinks_boxes_and_fills_with_the_mean():
     scene = _scene()
     window = (-0.5, -0.5, 1.5, 1.5)  # the image in the middle of a 2x canvas
-    boxes, labels = window_boxes(scene.boxes, scene.labels, window)
+    boxes, _ = window_boxes(scene.boxes, scene.labels, window)
     np.testing.assert_allclose(boxes, (scene.boxes + 0.5) / 2, atol=1e-6)
     image = np.asarray(render(scene.image, window, 100))
     mean = scene.image.reshape(-1, 3).mean(axis=0).astype(int)
@@ -87,10 +88,24 @@ def test_crop_drops_objects_whose_centre_is_outside():
 
 def test_windows_are_deterministic_and_varied():
     boxes = _scene().boxes
-    config = AugmentConfig()
+    config = SSD_AUGMENT
     windows = [random_window(boxes, np.random.default_rng(s), config) for s in range(30)]
     again = [random_window(boxes, np.random.default_rng(s), config) for s in range(30)]
     assert windows == again
     assert FULL in windows and len(set(windows)) > 15
     assert any(w[2] - w[0] > 1 for w in windows)  # some expansions
     assert any(w[2] - w[0] < 1 and w[0] >= 0 for w in windows)  # some crops
+
+
+def test_the_default_preset_only_flips():
+    scene = _scene()
+    plain = resize(scene, 64)
+    for seed in range(10):
+        out = augment(scene, 64, np.random.default_rng(seed), AugmentConfig())
+        flipped = not np.array_equal(out.image, plain.image)
+        if flipped:
+            np.testing.assert_array_equal(out.image, plain.image[:, ::-1])
+            np.testing.assert_allclose(out.boxes[:, [0, 2]], 1 - scene.boxes[:, [2, 0]],
+                                       atol=1e-6)
+        else:
+            np.testing.assert_array_equal(out.boxes, scene.boxes)

@@ -50,7 +50,7 @@ def test_baseline_spec_checkpoint(tmp_path):
 
 
 def test_missing_corrupt_and_foreign_files_name_the_path(tmp_path, tiny_spec):
-    with pytest.raises(CheckpointError, match="nope.pt' not found"):
+    with pytest.raises(CheckpointError, match=r"nope\.pt' not found"):
         load_checkpoint(tmp_path / "nope.pt")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"definitely not a zip")
@@ -63,7 +63,7 @@ def test_missing_corrupt_and_foreign_files_name_the_path(tmp_path, tiny_spec):
     half = tmp_path / "half.pt"
     _save(half, tiny_spec)
     half.write_bytes(half.read_bytes()[:5000])
-    with pytest.raises(CheckpointError, match="half.pt"):
+    with pytest.raises(CheckpointError, match=r"half\.pt"):
         load_checkpoint(half)
 
 
@@ -73,7 +73,7 @@ def test_weights_that_do_not_fit_the_spec(tmp_path, tiny_spec):
     data = torch.load(path, weights_only=True)
     data["model"] = ModelSpec(3, baseline="ssd-mbv1-0.25-192").to_dict()
     torch.save(data, path)
-    with pytest.raises(CheckpointError, match="weights do not fit the model ssd-mbv1-0.25-192"):
+    with pytest.raises(CheckpointError, match=r"weights do not fit the model ssd-mbv1-0\.25-192"):
         load_checkpoint(path).build_model()
     data["model"] = {"format": "tinynas-model/1", "num_classes": 3, "baseline": "nope"}
     torch.save(data, path)

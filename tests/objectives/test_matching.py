@@ -43,7 +43,7 @@ def test_threshold_and_forced_best_prior():
     tiny = np.array([[0.3, 0.3, 0.36, 0.36]], np.float32)  # IoU < 0.5 with every prior
     big = np.array([[0.1, 0.1, 0.6, 0.6]], np.float32)
     boxes = np.concatenate([tiny, big])
-    offsets, classes = match(boxes, np.array([0, 1]), priors)
+    _, classes = match(boxes, np.array([0, 1]), priors)
     iou = iou_matrix(boxes, corners)
     assert iou[0].max() < 0.5
     # The tiny box is forced onto its best prior, and only there.

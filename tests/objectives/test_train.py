@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 
 from objectives.checkpoint import load_checkpoint
 from objectives.data import open_dataset
-from objectives.data.dataset import DetectionDataset
+from objectives.data.dataset import DatasetError, DetectionDataset
 from objectives.train import Recipe, TrainError, learning_rate, resume_recipe, train
 from search_space.spec import ModelSpec
 
@@ -22,15 +23,18 @@ def small_train(demo_dir) -> DetectionDataset:
     return DetectionDataset(full.records[:8], full.class_names, full.source)
 
 
-def _weights(path):
-    return load_checkpoint(path).state_dict
+def _same_weights(a, b) -> None:
+    wa, wb = load_checkpoint(a).state_dict, load_checkpoint(b).state_dict
+    assert wa.keys() == wb.keys()
+    for k, v in wa.items():
+        torch.testing.assert_close(v, wb[k], rtol=0, atol=0)
 
 
 def test_learning_rate_warms_up_then_anneals_to_the_floor():
     recipe = Recipe(lr=0.1, warmup_epochs=1, min_lr_ratio=0.1)
     rates = [learning_rate(recipe, s, 10, 5) for s in range(50)]
     assert rates[0] == pytest.approx(0.01) and rates[9] == pytest.approx(0.1)
-    assert all(a >= b for a, b in zip(rates[9:], rates[10:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(rates[9:]))
     assert rates[-1] == pytest.approx(0.01, rel=0.02)
     assert learning_rate(recipe, 30, 10, None) == 0.1  # epoch count unknown: hold the peak
 
@@ -60,8 +64,7 @@ def test_same_seed_same_losses_whatever_the_workers(tmp_path, small_train, tiny_
     losses = [[h["loss"] for h in r.history] for r in (a, b, c)]
     assert losses[0] == losses[1] != losses[2]
     assert a.epochs == 2 and a.steps == 4 and a.stopped_by == "epochs"
-    for k, v in _weights(a.checkpoint).items():
-        torch.testing.assert_close(v, _weights(b.checkpoint)[k], rtol=0, atol=0)
+    _same_weights(a.checkpoint, b.checkpoint)
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["final_loss"] == pytest.approx(a.final_loss, abs=1e-5)
     assert summary["model"] == tiny_spec.to_dict()
@@ -87,8 +90,7 @@ def test_stop_mid_epoch_and_resume_gives_the_uninterrupted_run(tmp_path, small_t
     assert last.stopped_by == "epochs" and last.steps == whole.steps == 4
 
     assert [h["loss"] for h in last.history] == [h["loss"] for h in whole.history]
-    for k, v in _weights(whole.checkpoint).items():
-        torch.testing.assert_close(v, _weights(last.checkpoint)[k], rtol=0, atol=0)
+    _same_weights(whole.checkpoint, last.checkpoint)
     assert last.evaluation == whole.evaluation
     again = train(tiny_spec, small_train, run, FAST, resume=True)
     assert again.stopped_by == "already-finished" and again.steps == 4
@@ -107,7 +109,7 @@ def test_output_directory_and_resume_checks(tmp_path, small_train, tiny_spec):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "notes.txt").write_text("mine")
-    with pytest.raises(TrainError, match="'.*busy' is not empty"):
+    with pytest.raises(TrainError, match=r"'.*busy' is not empty"):
         train(tiny_spec, small_train, busy, FAST)
     with pytest.raises(TrainError, match="nothing to resume"):
         train(tiny_spec, small_train, tmp_path / "new", FAST, resume=True)
@@ -119,9 +121,27 @@ def test_output_directory_and_resume_checks(tmp_path, small_train, tiny_spec):
     other = ModelSpec(3, baseline="ssd-mbv1-0.25-192")
     with pytest.raises(TrainError, match="keeps its model"):
         train(other, small_train, run, dataclasses.replace(FAST, epochs=1), resume=True)
-    with pytest.raises(TrainError, match="lr=0.5 differs"):
+    with pytest.raises(TrainError, match=r"lr=0\.5 differs"):
         train(tiny_spec, small_train, run, dataclasses.replace(FAST, epochs=1, lr=0.5),
               resume=True)
     two = ModelSpec(2, genome=tiny_spec.genome, name="tiny")
     with pytest.raises(TrainError, match="2 classes, the data 3"):
         train(two, small_train, tmp_path / "x", FAST)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_image_that_fails_to_decode_is_one_line_and_leaves_nothing(tmp_path, small_train,
+                                                                      tiny_spec, workers):
+    # The header reads fine (opening the dataset passes), the pixels do not.
+    broken = tmp_path / "broken.jpg"
+    data = small_train.records[0].image.read_bytes()
+    broken.write_bytes(data[: len(data) // 3])
+    records = (dataclasses.replace(small_train.records[0], image=broken),
+               *small_train.records[1:])
+    dataset = DetectionDataset(records, small_train.class_names, "broken")
+    out = tmp_path / "run"
+    with pytest.raises(DatasetError) as info:
+        train(tiny_spec, dataset, out, dataclasses.replace(FAST, workers=workers))
+    message = str(info.value)
+    assert len(message.splitlines()) == 1 and "broken.jpg" in message
+    assert "unreadable file" in message and not out.exists()

@@ -17,16 +17,16 @@ def test_detects_each_layout(tmp_path):
     (yolo / "labels").mkdir()
     assert [detect_format(p, "train") for p in (coco, voc, yolo)] == ["coco", "voc", "yolo"]
     assert has_split(coco, "train") and not has_split(coco, "val")
-    with pytest.raises(DatasetError, match="no train.json"):
+    with pytest.raises(DatasetError, match=r"no train\.json"):
         detect_format(tmp_path, "train")
     with pytest.raises(DatasetError, match="not found"):
         detect_format(tmp_path / "nowhere", "train")
 
 
 def test_unknown_format_and_policy_are_named(tmp_path):
-    with pytest.raises(DatasetError, match="'tfrecord'.*coco, voc, yolo"):
+    with pytest.raises(DatasetError, match=r"'tfrecord'.*coco, voc, yolo"):
         open_dataset(tmp_path, "train", format="tfrecord")
-    with pytest.raises(DatasetError, match="'ignore'.*fail, skip"):
+    with pytest.raises(DatasetError, match=r"'ignore'.*fail, skip"):
         open_dataset(tmp_path, "train", on_error="ignore")
 
 

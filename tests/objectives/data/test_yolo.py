@@ -38,7 +38,7 @@ def test_names_from_data_yaml_and_class_map_by_name(tmp_path, write_image):
 
 def test_without_names_a_class_map_is_needed(tmp_path, write_image):
     _yolo(tmp_path, write_image, {"a": "0 0.5 0.5 0.2 0.2\n"}, names=None)
-    with pytest.raises(DatasetError, match="no classes.txt or data.yaml"):
+    with pytest.raises(DatasetError, match=r"no classes\.txt or data\.yaml"):
         open_dataset(tmp_path, "train")
     ds = open_dataset(tmp_path, "train", class_names=["thing"])
     assert ds.records[0].labels.tolist() == [0]

@@ -36,8 +36,9 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--genome", help="a genome JSON file instead of a baseline")
     parser.add_argument("--study", help="an Optuna study (arrives with the search)")
     parser.add_argument("--trial", type=int, help="the trial number in --study")
-    parser.add_argument("--checkpoint", help="trained weights (`tinynas train`); without one "
-                        "the model is exported with its initial weights")
+    parser.add_argument("--checkpoint", help="trained weights (`tinynas train`); without one, "
+                        "random weights with trained-like BatchNorm statistics (sizes and "
+                        "latency are meaningful, outputs are not)")
     parser.add_argument("--num-classes", type=int,
                         help="foreground classes when there is no checkpoint (default: the "
                              "baseline's, 20 for a genome)")

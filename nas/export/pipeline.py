@@ -169,7 +169,7 @@ def _describe(request: ExportRequest, out_dir: Path, tflite: bytes) -> dict[str,
     return {
         "name": request.spec.label, "model": request.spec.to_dict(),
         "class_names": list(request.class_names), "num_classes": arch.num_classes,
-        "input_shape": [arch.input_size, arch.input_size, 3],
+        "input_shape": [arch.input_size, arch.input_size, arch.input_shape[1]],
         "input_quantization": {"scale": quant.scale, "zero_point": quant.zero_point},
         "num_priors": arch.num_priors, "weights": request.weights,
         "target": target.name, "board": target.board, "runtime": target.runtime.name,

@@ -78,3 +78,18 @@ def resolve_target(args: argparse.Namespace, out: Output) -> tuple[Target, Budge
             out.note(f"--{key} {budget.note}")
         sizes[key] = budget.bytes
     return target, Budgets.for_target(target, sizes.get("flash"), sizes.get("ram"))
+
+
+def model_arguments(parser: argparse.ArgumentParser, what: str = "a baseline name") -> None:
+    """BASELINE | --genome FILE | --study S --trial N: how a command names its model."""
+    parser.add_argument("baseline", nargs="?", help=f"{what} (see `baselines`)")
+    parser.add_argument("--genome", metavar="FILE", help="a genome JSON file instead")
+    parser.add_argument("--study", help="a search study (with --trial)")
+    parser.add_argument("--trial", type=int, help="a trial number of --study")
+
+
+def refuse_study(args: argparse.Namespace, instead: str) -> None:
+    """--study/--trial are accepted by the parsers today and refused until the search lands."""
+    if args.study is not None or args.trial is not None:
+        raise UsageError(f"--study/--trial: studies arrive with the search (issue 6); name "
+                         f"{instead}")

@@ -18,6 +18,8 @@ from nas.command import (
     EXIT_OK,
     Command,
     Output,
+    model_arguments,
+    refuse_study,
     resolve_target,
     target_arguments,
 )
@@ -32,10 +34,7 @@ STEPS = 5
 
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("baseline", nargs="?", help="a baseline name (see `baselines`)")
-    parser.add_argument("--genome", help="a genome JSON file instead of a baseline")
-    parser.add_argument("--study", help="an Optuna study (arrives with the search)")
-    parser.add_argument("--trial", type=int, help="the trial number in --study")
+    model_arguments(parser)
     parser.add_argument("--checkpoint", help="trained weights (`tinynas train`); without one, "
                         "random weights with trained-like BatchNorm statistics (sizes and "
                         "latency are meaningful, outputs are not)")
@@ -46,9 +45,7 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _spec_and_weights(args: argparse.Namespace) -> tuple[ModelSpec, Any, tuple[str, ...], str]:
     """(spec, net, class names, where the weights come from)."""
-    if args.study is not None or args.trial is not None:
-        raise UsageError("--study/--trial: studies arrive with the search (issue 6); name a "
-                         "BASELINE, --genome FILE or --checkpoint CKPT")
+    refuse_study(args, "a BASELINE, --genome FILE or --checkpoint CKPT")
     named = args.baseline is not None or args.genome is not None
     if args.checkpoint is None:
         spec = resolve_spec(args.baseline, args.genome, args.num_classes)

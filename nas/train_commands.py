@@ -16,7 +16,7 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
-from nas.command import EXIT_OK, Command, Output
+from nas.command import EXIT_OK, Command, Output, model_arguments, refuse_study
 from nas.models import UsageError, resolve_spec
 from objectives.augment import AUGMENT_PRESETS
 from objectives.data import FORMATS, ON_ERROR, BrokenEntryError, DetectionDataset, has_split
@@ -136,10 +136,7 @@ class TrainCommand(Command):
     help = "train a detector (SSD) on a dataset, checkpointing every epoch"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("baseline", nargs="?", help="a detector baseline name")
-        parser.add_argument("--genome", metavar="FILE", help="a genome JSON file instead")
-        parser.add_argument("--study", help="a search study (with --trial)")
-        parser.add_argument("--trial", type=int, help="a trial number of --study")
+        model_arguments(parser, "a detector baseline name")
         parser.add_argument("--resolution", type=int,
                             help="input side for a --genome model (multiple of 32, 96..320)")
         _data_arguments(parser)
@@ -174,9 +171,7 @@ class TrainCommand(Command):
     def run(self, args: argparse.Namespace, out: Output) -> int:
         from objectives.checkpoint import load_checkpoint
 
-        if args.study is not None or args.trial is not None:
-            raise UsageError("--study/--trial: studies arrive with the search issue; name a "
-                             "BASELINE or --genome FILE")
+        refuse_study(args, "a BASELINE or --genome FILE")
         budget = parse_duration(args.time_budget) if args.time_budget else None
         out_dir = Path(args.out)
         ckpt = None

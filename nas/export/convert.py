@@ -25,13 +25,14 @@ import numpy as np
 import torch
 
 from estimators.deploy import deployed
+from nas.detector import OUTPUT_ROLES
 from nas.export import rewrite, schedule
 from search_space.detection import normalise
 from search_space.model import DETECTION, GraphNet
 
 ONNX_OPSET = 13
 INPUT_NAME = "images"
-OUTPUT_NAMES = ("boxes", "logits")  # a detector's; a classifier has one output, "logits"
+OUTPUT_NAMES = OUTPUT_ROLES  # a detector's; a classifier has one output, "logits"
 # onnx2tf fetches this file from GitHub for its self-test unless it is in the working
 # directory; we provide it (our own calibration images) so that nothing is downloaded.
 ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"

@@ -60,9 +60,17 @@ def _opcode_index(model: schema.ModelT, builtin: int, version: int) -> int:
     return len(model.operatorCodes) - 1
 
 
+_OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+
 def _builtin(model: schema.ModelT, op: schema.OperatorT) -> int:
     code = model.operatorCodes[op.opcodeIndex]
     return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
+def op_kind(model: schema.ModelT, op: schema.OperatorT) -> str:
+    """The builtin operator's name, as the deployed graph spells it (``CONV_2D``)."""
+    return _OP_NAMES[_builtin(model, op)]
 
 
 def _is_grouped_depthwise(sg: schema.SubGraphT, op: schema.OperatorT) -> bool:
@@ -145,5 +153,4 @@ def _aligned(buffer: schema.BufferT) -> _AlignedBuffer:
 def op_histogram(data: bytes) -> dict[str, int]:
     """Builtin op name -> count, for reports and tests."""
     model = load(data)
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    return dict(Counter(names[_builtin(model, op)] for op in model.subgraphs[0].operators))
+    return dict(Counter(op_kind(model, op) for op in model.subgraphs[0].operators))

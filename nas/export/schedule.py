@@ -16,17 +16,11 @@ from collections.abc import Sequence
 from tensorflow.lite.python import schema_py_generated as schema
 
 from estimators.deploy import ACTIVATION, DeployedGraph
-
-_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+from nas.export.rewrite import op_kind
 
 
 class ScheduleError(RuntimeError):
     """The file's operators do not correspond one to one with the deployed graph's."""
-
-
-def _kind(model: schema.ModelT, op: schema.OperatorT) -> str:
-    code = model.operatorCodes[op.opcodeIndex]
-    return _NAMES[max(code.builtinCode, code.deprecatedBuiltinCode)]
 
 
 def _activation_inputs(model: schema.ModelT, op: schema.OperatorT) -> list[int]:
@@ -47,13 +41,13 @@ def _same_inputs(kind: str, real: Sequence[int], wanted: Sequence[int]) -> bool:
     return list(real) == list(wanted)
 
 
-def _candidates(model: schema.ModelT, op_kind: str, shape: tuple[int, ...],
+def _candidates(model: schema.ModelT, kind: str, shape: tuple[int, ...],
                 wanted: list[int], free: set[int]) -> list[int]:
     sg = model.subgraphs[0]
     return [i for i in sorted(free)
-            if _kind(model, sg.operators[i]) == op_kind
+            if op_kind(model, sg.operators[i]) == kind
             and tuple(sg.tensors[sg.operators[i].outputs[0]].shape) == shape
-            and _same_inputs(op_kind, _activation_inputs(model, sg.operators[i]), wanted)]
+            and _same_inputs(kind, _activation_inputs(model, sg.operators[i]), wanted)]
 
 
 def match(model: schema.ModelT, graph: DeployedGraph) -> list[int]:

@@ -26,7 +26,6 @@ from search_space.spec import ModelSpec
 # the output names against the shapes.
 TINY_CLASSES = ("person", "car")
 CALIBRATION_IMAGES = 8
-ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 
 def scene_images(n: int, size: int = 96, seed: int = 0) -> np.ndarray:

@@ -21,7 +21,7 @@ def test_any_operator_order_is_matched_back_to_the_deployed_graph(tiny_int8_expo
     random.Random(0).shuffle(shuffled)
     sg.operators = [sg.operators[i] for i in shuffled]
     assert schedule.reorder(model, graph)
-    kinds = [schedule._kind(model, op) for op in sg.operators]
+    kinds = [rewrite.op_kind(model, op) for op in sg.operators]
     assert kinds == [op.kind for op in graph.ops]
     assert schedule.match(model, graph) == list(range(len(graph.ops)))
 

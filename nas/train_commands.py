@@ -10,8 +10,9 @@ import argparse
 import dataclasses
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich import box
 from rich.table import Table
@@ -245,6 +246,24 @@ class TrainCommand(Command):
         return spec
 
 
+T = TypeVar("T")
+
+
+def _same_threads_as_training(fn: Callable[[], T]) -> T:
+    """Run with training's torch thread count: float sums differ with the thread count, and
+    near-tied scores then reorder, so a checkpoint would not score what training reported."""
+    import torch
+
+    from objectives.train import default_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(default_threads())
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(before)
+
+
 class EvaluateCommand(Command):
     name = "evaluate"
     help = "COCO mAP / AP50 of a checkpoint (or an int8 .tflite) on a dataset"
@@ -280,7 +299,8 @@ class EvaluateCommand(Command):
                 done += n
                 progress.update(done)
 
-            result = evaluate(predictor, dataset, args.batch_size, on_batch=step)
+            result = _same_threads_as_training(
+                lambda: evaluate(predictor, dataset, args.batch_size, on_batch=step))
         row = {"model": label, "data": str(root), "split": args.split,
                "input_size": predictor.input_size, **result.to_dict()}
         if out.as_json:

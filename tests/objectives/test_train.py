@@ -52,6 +52,13 @@ def test_bad_recipes_are_refused(kwargs, match):
         Recipe(**kwargs)
 
 
+def test_default_peak_lr_is_the_one_whose_int8_export_holds():
+    # At 2e-2 the 128-px EtinyNet's eval-mode class logits reached |48,632| and its int8
+    # export was refused by the parity check; 1e-2 keeps them within 59 (BENCHMARKS.md, issue
+    # 5). Raising the default needs those measurements redone, not just a better float AP.
+    assert Recipe().lr == pytest.approx(1e-2)
+
+
 def test_recipe_round_trips_through_a_dict():
     recipe = Recipe(epochs=None, time_budget_s=60.0, optimizer="sgd")
     assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe

@@ -1,8 +1,9 @@
 """One call that scores a lowered graph for a target: size, cost and whether it fits.
 
 Flash = the estimated .tflite file + the runtime's code. RAM = the estimated TFLM arena
-(activations planned greedily + persistent tail) + the runtime's fixed RAM. Both are compared
-with the budgets (the target's defaults unless the user gives others).
+(activations planned greedily + persistent tail, 32- or 64-bit as the target) + the runtime's
+fixed RAM. Both are compared with the budgets (the target's defaults unless the user gives
+others). Latency is the calibrated prediction for the target's runtime and clock, with its band.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from estimators.counting import macs, macs_seed, params
 from estimators.deploy import deployed
 from estimators.flash import tflite_bytes
 from estimators.ir import Graph
-from estimators.ram import arena_plan
+from estimators.latency import Latency, predict_latency
+from estimators.ram import TAIL_HOST64, TAIL_MCU32, arena_plan
 from estimators.targets import Target
 
 
@@ -47,6 +49,7 @@ class Estimate:
     flash_budget: int
     ram_budget: int
     violations: tuple[str, ...]
+    latency: Latency
 
     @property
     def fits(self) -> bool:
@@ -54,9 +57,10 @@ class Estimate:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("latency")
         data["violations"] = list(self.violations)
         data["fits"] = self.fits
-        return data
+        return {**data, **self.latency.to_dict()}
 
 
 def violations(flash: int, ram: int, budgets: Budgets) -> tuple[str, ...]:
@@ -73,7 +77,8 @@ def estimate(graph: Graph, target: Target, budgets: Budgets | None = None,
     budgets = budgets or Budgets.for_target(target)
     dep = deployed(graph)
     model_flash = tflite_bytes(dep)
-    arena = arena_plan(dep).total_bytes
+    tail = TAIL_HOST64 if target.pointer_bytes == 8 else TAIL_MCU32
+    arena = arena_plan(dep, tail=tail).total_bytes
     flash = model_flash + target.runtime.code_flash_bytes
     ram = arena + target.runtime.ram_bytes
     return Estimate(
@@ -81,7 +86,7 @@ def estimate(graph: Graph, target: Target, budgets: Budgets | None = None,
         backbone_params=params(graph, backbone_scope),
         backbone_macs_seed_convention=macs_seed(graph, backbone_scope),
         tflite_bytes_estimated=model_flash, arena_bytes_estimated=arena,
-        flash_bytes=flash, ram_bytes=ram, target=target.name, runtime=target.runtime.name,
+        flash_bytes=flash, ram_bytes=ram, target=target.label, runtime=target.runtime.name,
         flash_budget=budgets.flash_bytes, ram_budget=budgets.ram_bytes,
-        violations=violations(flash, ram, budgets),
+        violations=violations(flash, ram, budgets), latency=predict_latency(dep, target),
     )

@@ -43,8 +43,9 @@ class Runtime:
     source: str
 
     def __post_init__(self) -> None:
-        _require_positive(f"runtime {self.name!r} code_flash_bytes", self.code_flash_bytes)
-        _require_positive(f"runtime {self.name!r} ram_bytes", self.ram_bytes)
+        # Zero is allowed for host runtimes, which load as shared libraries outside any budget.
+        _require_positive(f"runtime {self.name!r} code_flash_bytes", self.code_flash_bytes + 1)
+        _require_positive(f"runtime {self.name!r} ram_bytes", self.ram_bytes + 1)
         if not self.source.strip():
             raise TargetError(f"runtime {self.name!r} has no source for its figures")
 
@@ -66,6 +67,10 @@ class Target:
     budget_reasoning: str
     sources: tuple[str, ...]
     notes: str = ""
+    # 8 on a 64-bit host: TFLM's persistent structures hold pointers, so its arena tail grows.
+    pointer_bytes: int = 4
+    # A user's latency calibration (``tinynas calibrate``), chosen as ``--target name@profile``.
+    profile: str = ""
 
     def __post_init__(self) -> None:
         for field_name in ("clock_mhz", "sram_bytes", "flash_bytes",
@@ -116,6 +121,10 @@ class Target:
         note = f"clock set to {mhz} MHz by the user (sources give {self.clock_mhz} MHz)"
         return replace(self, clock_mhz=mhz, notes=f"{self.notes} {note}".strip())
 
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.profile}" if self.profile else self.name
+
 
 def _require_positive(what: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -140,11 +149,16 @@ def register_target(target: Target, *, overwrite: bool = False) -> Target:
 
 
 def get_target(name: str) -> Target:
-    """The registered target called ``name`` (case and surrounding spaces ignored)."""
-    target = _TARGETS.get(str(name).strip().lower())
+    """The registered target called ``name`` (case and surrounding spaces ignored);
+    ``name@profile`` selects a saved latency calibration of it (checked when it is used)."""
+    base, _, profile = str(name).strip().lower().partition("@")
+    target = _TARGETS.get(base)
     if target is None:
-        raise TargetError(f"unknown target {name!r}; valid targets: {', '.join(sorted(_TARGETS))}")
-    return target
+        raise TargetError(f"unknown target {name!r}; valid targets: {', '.join(sorted(_TARGETS))}"
+                          " (a calibrated profile is written target@profile)")
+    if "@" in str(name) and not profile:
+        raise TargetError(f"target {name!r} names no profile after '@', e.g. {base}@lab")
+    return replace(target, profile=profile) if profile else target
 
 
 def list_targets() -> list[Target]:
@@ -388,3 +402,47 @@ ESP32S3 = register_target(Target(
     ),
     notes="Octal PSRAM modules can hold a bigger arena; give --ram explicitly for that.",
 ))
+
+
+# ---------------------------------------------------------------------------------------------
+# Hosts: the two runtimes we can run here, so a prediction can be checked on any machine
+# ---------------------------------------------------------------------------------------------
+
+_HOST_MEMORY = 4 * 1024 * MIB
+_HOST_REASONING = (
+    "a host has no microcontroller limit: budgets are 4 GiB so that only a --flash / --ram the "
+    "user gives can bind. Flash is the .tflite file; RAM is the TFLM arena plan with the "
+    "64-bit persistent tail (what the host interpreter allocates)."
+)
+_HOST_SOURCES = (
+    "the host runtimes of this package: ai-edge-litert (LiteRT) and tflite-micro (TFLM's "
+    "Python interpreter); latency coefficients fitted on real runs recorded in "
+    "estimators/data/latency_host_runs.csv, with the CPU they ran on",
+)
+_HOST_NOTES = (
+    "latency predicted for the machine the shipped coefficients were measured on (see "
+    "`tinynas targets --json`, latency.environment); run `tinynas calibrate --measure host` "
+    "on yours and use --target host-...@local. clock_mhz is that machine's reported clock and "
+    "is not used for scaling."
+)
+
+
+def _host_runtime(name: str, label: str) -> Runtime:
+    return Runtime(name=name, label=label, code_flash_bytes=0, ram_bytes=0,
+                   source="host: a shared library loaded by Python, outside any budget")
+
+
+def _host_target(name: str, runtime: Runtime) -> Target:
+    return Target(
+        name=name, board=f"this computer ({runtime.label})", core="host CPU, one thread",
+        clock_mhz=2445, sram_bytes=_HOST_MEMORY, flash_bytes=_HOST_MEMORY,
+        default_ram_budget=_HOST_MEMORY, default_flash_budget=_HOST_MEMORY,
+        runtime=runtime, runtimes=(runtime,), budget_reasoning=_HOST_REASONING,
+        sources=_HOST_SOURCES, notes=_HOST_NOTES, pointer_bytes=8,
+    )
+
+
+HOST_LITERT = register_target(_host_target(
+    "host-litert", _host_runtime("litert", "LiteRT, XNNPACK, 1 thread")))
+HOST_TFLM = register_target(_host_target(
+    "host-tflm", _host_runtime("tflm", "TensorFlow Lite Micro, reference kernels")))

@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from estimators.targets import list_targets
 from nas import render
+from nas.calibrate_command import CalibrateCommand
 from nas.command import (
     EXIT_DOES_NOT_FIT,
     EXIT_OK,
@@ -87,7 +88,7 @@ class EstimateCommand(Command):
 
 COMMANDS: dict[str, type[Command]] = {
     cmd.name: cmd for cmd in (TargetsCommand, BaselinesCommand, EstimateCommand, DataCommand,
-                              TrainCommand, EvaluateCommand, ExportCommand)
+                              TrainCommand, EvaluateCommand, ExportCommand, CalibrateCommand)
 }
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from estimators.budgets import BudgetError, parse_budget
 from estimators.estimate import Budgets
+from estimators.latency import LatencyModelError, models_for
 from estimators.targets import Target, TargetError, get_target, list_targets
 from nas.export.calibration import CalibrationError
 from nas.models import UsageError
@@ -25,7 +26,7 @@ from search_space.genome import GenomeError
 EXIT_OK, EXIT_DOES_NOT_FIT, EXIT_USAGE = 0, 1, 2
 # Errors that mean "the user asked for something invalid", never a bug of ours.
 USER_ERRORS = (UsageError, BudgetError, TargetError, BaselineError, GenomeError, DatasetError,
-               CheckpointError, TrainError, CalibrationError)
+               CheckpointError, TrainError, CalibrationError, LatencyModelError)
 
 
 class Command(ABC):
@@ -58,8 +59,12 @@ class Output:
 def target_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--target", required=required, default=None if required else "stm32h7",
                         help="board: " + ", ".join(t.name for t in list_targets())
-                        + ("" if required else " (default stm32h7)"))
+                        + ("" if required else " (default stm32h7)")
+                        + "; TARGET@PROFILE uses a latency profile from `tinynas calibrate`")
     parser.add_argument("--runtime", help="one of the target's runtimes (default: its first)")
+    parser.add_argument("--clock", type=int, metavar="MHZ",
+                        help="core clock for latency (default: the target's, e.g. 400 for "
+                             "stm32h7)")
     parser.add_argument("--flash", help="flash budget, e.g. 512KiB, 0.5MiB, 524288")
     parser.add_argument("--ram", help="RAM budget, e.g. 256KiB")
 
@@ -68,6 +73,11 @@ def resolve_target(args: argparse.Namespace, out: Output) -> tuple[Target, Budge
     target = get_target(args.target)
     if args.runtime:
         target = target.with_runtime(args.runtime)
+    if getattr(args, "clock", None) is not None:
+        target = target.with_clock(args.clock)
+    _, model = models_for(target)  # an unknown profile or uncalibrated runtime fails here
+    if target.profile and getattr(args, "clock", None) is None and model.clock_scaling:
+        target = target.with_clock(model.clock_mhz)  # the clock the profile was measured at
     sizes = {}
     for key in ("flash", "ram"):
         text = getattr(args, key)

@@ -24,6 +24,24 @@ def compact(n: int) -> str:
     return f"{n / 1e3:.1f}k" if n >= 10_000 else str(n)
 
 
+def latency_calibration(target: Target) -> list[dict[str, Any]]:
+    """How each runtime's latency prediction was obtained and how far to trust it."""
+    from estimators.latency import LatencyModelError, models_for
+
+    found = []
+    for runtime in target.runtimes:
+        try:
+            host, model = models_for(target.with_runtime(runtime.name))
+        except LatencyModelError as exc:
+            found.append({"runtime": runtime.name, "error": str(exc)})
+            continue
+        found.append({"runtime": runtime.name, "rows": model.rows, "thin_data": model.thin,
+                      "error_low": model.error_range[0], "error_high": model.error_range[1],
+                      "clock_mhz": model.clock_mhz, "method": model.method,
+                      "environment": host.environment})
+    return found
+
+
 def target_row(target: Target) -> dict[str, Any]:
     return {
         "name": target.name,
@@ -40,22 +58,40 @@ def target_row(target: Target) -> dict[str, Any]:
         "runtime_ram_bytes": target.runtime.ram_bytes,
         "budget_reasoning": target.budget_reasoning,
         "notes": target.notes,
+        "latency": latency_calibration(target),
     }
+
+
+def _trust(calibrations: list[dict[str, Any]]) -> str:
+    """The default runtime's latency trust in a few words: runs behind it and its band."""
+    first = calibrations[0]
+    if "error" in first:
+        return "none"
+    count = first["rows"]
+    rows = f"{count} run{'s' if count != 1 else ''}" if count else "derived"
+    thin = ", THIN" if first["thin_data"] else ""
+    return f"{rows}, {first['error_low']:+.0%}/{first['error_high']:+.0%}{thin}"
 
 
 def targets_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="Targets", box=box.SIMPLE_HEAD,
                   caption="budgets cover model + runtime; --json gives the board, runtime "
                   "overheads and the reasoning behind each default")
-    for col in ("target", "clock", "SRAM", "flash", "RAM budget", "flash budget", "runtimes"):
-        table.add_column(col, justify="left" if col in ("target", "runtimes") else "right",
-                         no_wrap=col == "target")
+    for col in ("target", "clock", "SRAM", "flash", "RAM budget", "flash budget", "runtimes",
+                "latency calibration"):
+        table.add_column(col, justify="right" if col in ("clock", "SRAM", "flash") or
+                         col.endswith("budget") else "left", no_wrap=col == "target")
     for r in rows:
         runtimes = ", ".join(r["runtimes"])  # the default runtime is listed first
         table.add_row(r["name"], f"{r['clock_mhz']} MHz", format_bytes(r["sram_bytes"]),
                       format_bytes(r["flash_bytes"]), format_bytes(r["default_ram_budget"]),
-                      format_bytes(r["default_flash_budget"]), runtimes)
+                      format_bytes(r["default_flash_budget"]), runtimes, _trust(r["latency"]))
     return table
+
+
+def latency_text(row: dict[str, Any]) -> str:
+    return (f"{row['latency_ms']:,.1f} ms ({row['latency_ms_low']:,.1f}-"
+            f"{row['latency_ms_high']:,.1f})")
 
 
 def _verdict(row: dict[str, Any]) -> Text:
@@ -65,23 +101,25 @@ def _verdict(row: dict[str, Any]) -> Text:
 def models_table(rows: list[dict[str, Any]], target: Target, budgets: Budgets) -> Table:
     table = Table(
         box=box.SIMPLE_HEAD,
-        title=f"Baselines on {target.name} ({target.runtime.label}); budget flash "
+        title=f"Baselines on {target.label} ({target.runtime.label}); budget flash "
               f"{format_bytes(budgets.flash_bytes)}, RAM {format_bytes(budgets.ram_bytes)}",
         caption="flash = model .tflite + runtime code; RAM = TFLM arena plan + runtime RAM; "
-                "all estimated. Priors '-' = classifier.",
+                f"latency predicted at {target.clock_mhz} MHz with its band; all estimated. "
+                "Priors '-' = classifier.",
     )
-    for col in ("name", "input", "priors", "params", "MACs", "flash", "RAM", "fits"):
+    for col in ("name", "input", "priors", "params", "MACs", "flash", "RAM", "latency",
+                "fits"):
         table.add_column(col, justify="left" if col == "name" else "right", no_wrap=True)
     for r in rows:
         c, h, w = r["input_shape"]
         table.add_row(r["name"], f"{h}x{w}x{c}", str(r["num_priors"] or "-"),
                       compact(r["params"]), compact(r["macs"]), format_bytes(r["flash_bytes"]),
-                      format_bytes(r["ram_bytes"]), _verdict(r))
+                      format_bytes(r["ram_bytes"]), latency_text(r), _verdict(r))
     return table
 
 
 def estimate_panel(row: dict[str, Any], target: Target) -> Table:
-    table = Table(title=f"{row['name']} on {target.name} ({target.runtime.label})",
+    table = Table(title=f"{row['name']} on {target.label} ({target.runtime.label})",
                   show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -100,7 +138,10 @@ def estimate_panel(row: dict[str, Any], target: Target) -> Table:
          f"{format_bytes(row['flash_budget'])}"),
         ("RAM total / budget", f"{format_bytes(row['ram_bytes'])} / "
          f"{format_bytes(row['ram_budget'])}"),
+        (f"latency at {row['latency_clock_mhz']} MHz (band)", latency_text(row)),
     ]
+    if row["latency_thin_data"]:
+        lines.append(("latency note", "thin calibration data: check on your board"))
     for what, value in lines:
         table.add_row(what, value)
     table.add_row("fits", _verdict(row))

@@ -196,7 +196,16 @@ def _memory_rows(r: Mapping[str, Any]) -> list[_Row]:
         _row("Total flash", r["flash_bytes_total"], _kib, BOTH),
         _row("Latency, host LiteRT (x86, 1 thread)", r["litert_ms"], _ms, MEASURED),
         _row("Latency, host TFLM (reference kernels)", r["tflm_ms"], _ms, MEASURED),
+        *_predicted_latency_rows(r),
     ]
+
+
+def _predicted_latency_rows(r: Mapping[str, Any]) -> list[_Row]:
+    if r.get("latency_ms") is None:
+        return []
+    band = f"{_ms(r['latency_ms_low'])} to {_ms(r['latency_ms_high'])}"
+    return [_row(f"Latency on the board at {r['latency_clock_mhz']} MHz (band {band})",
+                 r["latency_ms"], _ms, ESTIMATED)]
 
 
 def _table(header: Sequence[str], align: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -274,9 +283,23 @@ def _latency(r: Mapping[str, Any]) -> str:
         f"Median of {_count(r['latency_runs'])} runs on the export host (x86): LiteRT with one "
         f"thread {_ms(r['litert_ms'])}, TFLite Micro with its reference kernels "
         f"{_ms(r['tflm_ms'])}.\n\n"
-        f"These are host measurements, **not** latency on the {r['board']}: board latency "
-        "comes with the latency predictor (a later issue)."
+        f"These are host measurements, **not** latency on the {r['board']}."
+        + _board_latency(r)
     )
+
+
+def _board_latency(r: Mapping[str, Any]) -> str:
+    if r.get("latency_ms") is None:
+        return ""
+    thin = (" The calibration data for this board and runtime is thin: treat the band as "
+            "indicative and check on the board (`tinynas calibrate`)."
+            if r.get("latency_thin_data") else "")
+    rows = r.get("latency_calibration_rows") or 0
+    basis = (f"calibrated on {rows} board runs" if rows else
+             "derived from published ratios between runtimes (no board runs of this runtime)")
+    return (f" Predicted on the {r['board']} with {r['runtime']} at {r['latency_clock_mhz']} "
+            f"MHz: {_ms(r['latency_ms'])} ({_ms(r['latency_ms_low'])} to "
+            f"{_ms(r['latency_ms_high'])}), {basis}.{thin}")
 
 
 def _calibration(r: Mapping[str, Any]) -> str:

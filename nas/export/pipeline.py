@@ -132,7 +132,8 @@ def sizes(request: ExportRequest, tflite_bytes: int, arena_head: int, arena_tota
     dep = deployed(graph)
     est = estimate(graph, request.target, request.budgets)
     arena_host = arena_plan(dep, tail=TAIL_HOST64).total_bytes
-    arena_target = arena_head + tail_bytes(dep, TAIL_MCU32)
+    tail = TAIL_HOST64 if request.target.pointer_bytes == 8 else TAIL_MCU32
+    arena_target = arena_head + tail_bytes(dep, tail)
     runtime = request.target.runtime
     flash_total = tflite_bytes + runtime.code_flash_bytes
     ram_total = arena_target + runtime.ram_bytes
@@ -150,6 +151,7 @@ def sizes(request: ExportRequest, tflite_bytes: int, arena_head: int, arena_tota
         "flash_bytes_total": flash_total, "ram_bytes_total": ram_total,
         "flash_budget": request.budgets.flash_bytes, "ram_budget": request.budgets.ram_bytes,
         "fits": not found, "violations": list(found),
+        **est.latency.to_dict(),
     }
 
 

@@ -66,6 +66,11 @@ def input_quantisation(tflite: bytes) -> Quantisation:
     return _quant(_litert(tflite).get_input_details()[0])
 
 
+def input_size(tflite: bytes) -> int:
+    """The side of the file's square NHWC input."""
+    return int(_litert(tflite).get_input_details()[0]["shape"][1])
+
+
 def quantised_inputs(tflite: bytes, images: np.ndarray) -> np.ndarray:
     """uint8 RGB (N, H, W, 3) -> the int8 NHWC tensors the file expects, one per image."""
     details = _litert(tflite).get_input_details()[0]
@@ -95,22 +100,37 @@ def output_names(tflite: bytes) -> list[str]:
     return [d["name"] for d in _litert(tflite).get_output_details()]
 
 
-def _median_ms(invoke: Callable[[], None], runs: int, warmup: int) -> float:
+@dataclass(frozen=True)
+class Times:
+    """Per invocation: wall time, and the calling thread's CPU time (both runtimes run a
+    1-thread model in the calling thread), which leaves out time the thread was preempted."""
+
+    wall_ms: list[float]
+    cpu_ms: list[float]
+
+
+def _times_ms(invoke: Callable[[], None], runs: int, warmup: int) -> Times:
     for _ in range(warmup):
         invoke()
-    times = []
+    wall, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         invoke()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        cpu.append((time.thread_time() - start_cpu) * 1e3)
+        wall.append((time.perf_counter() - start) * 1e3)
+    return Times(wall, cpu)
+
+
+def litert_times_ms(tflite: bytes, x: np.ndarray, runs: int = 20, warmup: int = 3) -> Times:
+    """Each of ``runs`` invocations on one int8 input, one thread (XNNPACK)."""
+    interpreter = _litert(tflite)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x[None])
+    return _times_ms(interpreter.invoke, runs, warmup)
 
 
 def litert_latency_ms(tflite: bytes, x: np.ndarray, runs: int = 20, warmup: int = 3) -> float:
-    """Median of ``runs`` invocations on one int8 input, one thread (XNNPACK)."""
-    interpreter = _litert(tflite)
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x[None])
-    return _median_ms(interpreter.invoke, runs, warmup)
+    """Median wall time of ``runs`` invocations on one int8 input, one thread (XNNPACK)."""
+    return statistics.median(litert_times_ms(tflite, x, runs, warmup).wall_ms)
 
 
 def _tflm(tflite: bytes, arena_size: int = TFLM_ARENA_LIMIT):  # noqa: ANN202
@@ -154,8 +174,13 @@ def _num_outputs(tflite: bytes) -> int:
     return len(_litert(tflite).get_output_details())
 
 
-def tflm_latency_ms(tflite: bytes, x: np.ndarray, runs: int = 20, warmup: int = 2) -> float:
-    """Median of ``runs`` invocations with TFLM's reference kernels on the host."""
+def tflm_times_ms(tflite: bytes, x: np.ndarray, runs: int = 20, warmup: int = 2) -> Times:
+    """Each of ``runs`` invocations with TFLM's reference kernels on the host."""
     interpreter = _tflm(tflite)
     interpreter.set_input(x[None], 0)
-    return _median_ms(interpreter.invoke, runs, warmup)
+    return _times_ms(interpreter.invoke, runs, warmup)
+
+
+def tflm_latency_ms(tflite: bytes, x: np.ndarray, runs: int = 20, warmup: int = 2) -> float:
+    """Median wall time of ``runs`` invocations with TFLM's reference kernels on the host."""
+    return statistics.median(tflm_times_ms(tflite, x, runs, warmup).wall_ms)

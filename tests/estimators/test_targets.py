@@ -21,8 +21,25 @@ EXPECTED = {
 }
 
 
-def test_list_targets_has_the_three_boards_sorted():
-    assert [t.name for t in list_targets()] == ["esp32", "esp32s3", "stm32h7"]
+def test_list_targets_has_the_three_boards_and_two_hosts_sorted():
+    assert [t.name for t in list_targets()] == ["esp32", "esp32s3", "host-litert", "host-tflm",
+                                                "stm32h7"]
+
+
+def test_host_targets_use_the_64_bit_tail_and_budget_nothing_for_the_runtime():
+    for name in ("host-litert", "host-tflm"):
+        target = get_target(name)
+        assert target.pointer_bytes == 8 and len(target.runtimes) == 1
+        assert target.runtime.code_flash_bytes == 0 and target.runtime.ram_bytes == 0
+    assert get_target("stm32h7").pointer_bytes == 4
+
+
+def test_a_profile_suffix_selects_a_calibration():
+    target = get_target("STM32H7@Lab")
+    assert target.name == "stm32h7" and target.profile == "lab" and target.label == "stm32h7@lab"
+    assert get_target("stm32h7").profile == ""
+    with pytest.raises(TargetError, match="names no profile"):
+        get_target("stm32h7@")
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -77,7 +94,8 @@ def test_unknown_target_names_the_valid_ones():
     with pytest.raises(TargetError) as info:
         get_target("stm32h8")
     message = str(info.value)
-    assert message == "unknown target 'stm32h8'; valid targets: esp32, esp32s3, stm32h7"
+    assert message == ("unknown target 'stm32h8'; valid targets: esp32, esp32s3, host-litert, "
+                       "host-tflm, stm32h7 (a calibrated profile is written target@profile)")
     assert "\n" not in message
 
 

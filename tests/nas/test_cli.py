@@ -27,7 +27,8 @@ def test_targets_json(capsys):
     code, out, _ = run(capsys, "targets", "--json")
     rows = json.loads(out)
     assert code == 0
-    assert {r["name"] for r in rows} == {"stm32h7", "esp32", "esp32s3"}
+    assert {r["name"] for r in rows} == {"stm32h7", "esp32", "esp32s3", "host-litert",
+                                         "host-tflm"}
     assert all(r.keys() >= TARGET_KEYS for r in rows)
 
 
@@ -127,4 +128,4 @@ def test_console_script_is_installed():
     result = subprocess.run([str(script), "targets", "--json"], capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stderr
-    assert len(json.loads(result.stdout)) == 3
+    assert len(json.loads(result.stdout)) == 5

@@ -28,6 +28,8 @@ def _result(**changes):
         "flash_bytes_total": 185_744, "ram_bytes_total": 66_560,
         "flash_budget": 524_288, "ram_budget": 262_144, "fits": True, "violations": [],
         "litert_ms": 0.412, "tflm_ms": 23.456, "latency_runs": 20,
+        "latency_ms": 151.5, "latency_ms_low": 120.25, "latency_ms_high": 190.75,
+        "latency_clock_mhz": 480, "latency_calibration_rows": 0, "latency_thin_data": True,
         "parity_cosine_boxes": 0.99512, "parity_cosine_scores": 0.99871,
         "parity_max_abs_error_boxes": 0.1234, "parity_max_abs_error_scores": 0.0456,
         "parity_threshold": 0.98, "parity_images": 16,
@@ -77,7 +79,10 @@ def test_summary_budget_parity_and_usage():
     assert "| boxes (offsets) | 0.9951 | 0.1234 |" in md
     assert "| scores (softmax) | 0.9987 | 0.0456 |" in md
     assert "16 images" in md and "cosine >= 0.98" in md and "Passed: **yes**" in md
-    assert "**not** latency on the STM32H743" in md and "latency predictor" in md
+    assert "**not** latency on the STM32H743" in md
+    assert "Predicted on the STM32H743 (Cortex-M7) with tflm-cmsis-nn at 480 MHz" in md
+    assert "derived from published ratios" in md and "thin" in md
+    assert "band" in md and "151.5" in md
     assert "64 images from synthetic shapes (seed 0)" in md
     assert "| `onnx2tf` | 1.29.24 |" in md and "| `torch` | 2.13.0 |" in md
     for text in ("`model_int8.tflite`", "`model_data.h`", "G_MODEL_ARENA_BYTES",

@@ -1,0 +1,51 @@
+"""Latency prediction for any lowered network on any target (see ``predictor`` for the model).
+
+``predict_latency(deployed_graph, target)`` is what the estimators, the CLI and the search
+call: it picks the target's runtime, its user profile if one is named (``stm32h7@lab``),
+and returns a :class:`Latency` with its band. Fitting lives in ``estimators.latency.fit``.
+"""
+
+from __future__ import annotations
+
+from estimators.deploy import DeployedGraph
+from estimators.latency.features import Kernel, feature_vector, graph_features, kernels
+from estimators.latency.predictor import (
+    HostModel,
+    Latency,
+    LatencyModel,
+    LatencyModelError,
+    shipped_board_models,
+    shipped_host_models,
+)
+from estimators.latency.profiles import load_profile
+from estimators.targets import Target
+
+__all__ = ["HostModel", "Kernel", "Latency", "LatencyModel", "LatencyModelError",
+           "feature_vector", "kernels", "models_for", "predict_latency"]
+
+
+def models_for(target: Target) -> tuple[HostModel, LatencyModel]:
+    """The host model and board model that predict for ``target`` and its runtime."""
+    runtime = target.runtime.name
+    if target.profile:
+        profile = load_profile(target.name, target.profile)
+        model = profile.models.get(runtime)
+        if model is None:
+            raise LatencyModelError(
+                f"latency profile {target.name}@{target.profile} has no calibration for "
+                f"runtime {runtime!r}; it has: {', '.join(sorted(profile.models)) or 'none'}")
+        host = profile.hosts.get(model.basis) or shipped_host_models()[model.basis]
+        return host, model
+    model = shipped_board_models().get((target.name, runtime))
+    if model is None:
+        raise LatencyModelError(f"no latency model for target {target.name!r} with runtime "
+                                f"{runtime!r}")
+    return shipped_host_models()[model.basis], model
+
+
+def predict_latency(network: DeployedGraph | list[Kernel], target: Target) -> Latency:
+    """Predicted milliseconds on ``target`` (its runtime and clock) with the band."""
+    x = (graph_features(network) if isinstance(network, DeployedGraph)
+         else feature_vector(list(network)))
+    host, model = models_for(target)
+    return model.predict(host, x, target.clock_mhz)

@@ -1,0 +1,246 @@
+"""Fitting latency coefficients: non-negative least squares on relative error, and the
+leave-one-out and held-out errors that say how far to trust the result.
+
+Only fitting lives here (scripts and ``tinynas calibrate`` call it); prediction needs nothing
+but the coefficients it produces.
+
+Every coefficient is a cost (time per MAC, per element, per op), so it must not be negative:
+a free least-squares fit happily trades a negative cost on one feature against another on a
+correlated one, and then extrapolates badly to the genomes it never saw. Rows are weighted by
+1 / measured time, which makes the fit minimise *relative* error: a 0.4 ms model matters as
+much as a 200 ms one, and "within +-10%" is a relative goal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from estimators.latency.predictor import GROUP_NAMES, HostModel, LatencyModel
+
+_MAX_ITER_FACTOR = 30
+
+
+class FitError(ValueError):
+    """Too few or unusable rows to fit on; the message says what is missing."""
+
+
+def nnls(a: np.ndarray, b: np.ndarray, tol: float | None = None) -> np.ndarray:
+    """Solve min ||a x - b|| subject to x >= 0 (Lawson and Hanson's active-set method)."""
+    m, n = a.shape
+    tol = 10 * np.finfo(float).eps * np.linalg.norm(a, 1) * max(m, n) if tol is None else tol
+    x = np.zeros(n)
+    passive = np.zeros(n, dtype=bool)
+    w = a.T @ (b - a @ x)
+    for _ in range(_MAX_ITER_FACTOR * n):
+        if passive.all() or (w[~passive] <= tol).all():
+            break
+        passive[np.argmax(np.where(passive, -np.inf, w))] = True
+        x = _inner_loop(a, b, x, passive)
+        w = a.T @ (b - a @ x)
+    return x
+
+
+def _inner_loop(a: np.ndarray, b: np.ndarray, x: np.ndarray, passive: np.ndarray
+                ) -> np.ndarray:
+    """Least squares on the passive set; step back towards x while that leaves the orthant."""
+    while True:
+        z = np.zeros_like(x)
+        z[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
+        if (z[passive] > 0).all():
+            return z
+        blocked = passive & (z <= 0)
+        alpha = np.min(x[blocked] / (x[blocked] - z[blocked]))
+        x = x + alpha * (z - x)
+        passive &= x > 1e-15
+        x[~passive] = 0.0
+
+
+def fit_relative(x: np.ndarray, y: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative coefficients c minimising sum(((x @ c) - y) / y) ** 2.
+
+    Columns are scaled to unit size before solving (MAC counts are ~1e8, op counts ~10), so
+    the solver's tolerance means the same for every feature.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.ndim != 2 or len(x) != len(y):
+        raise FitError(f"features {x.shape} and times {y.shape} do not line up")
+    if len(y) == 0 or (y <= 0).any():
+        raise FitError("need at least one row, and every measured time must be positive")
+    weighted = x / y[:, None]
+    norms = np.abs(weighted).max(axis=0) if scale is None else scale
+    norms = np.where(norms > 0, norms, 1.0)
+    return nnls(weighted / norms, np.ones(len(y))) / norms
+
+
+def relative_errors(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    return (np.asarray(predicted) - np.asarray(measured)) / np.asarray(measured)
+
+
+def loo_errors(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each row predicted by a fit on all the others: the honest error of a small data set."""
+    if len(y) < 2:
+        raise FitError("leave-one-out needs at least two rows")
+    errors = np.empty(len(y))
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        errors[i] = relative_errors(x[i] @ fit_relative(x[keep], y[keep]), y[i])
+    return errors
+
+
+@dataclass(frozen=True)
+class ErrorSummary:
+    """How predictions compare with measurements (relative errors, (pred - true) / true)."""
+
+    count: int
+    within_10: float
+    mape: float
+    min_error: float
+    max_error: float
+
+    @classmethod
+    def of(cls, errors: np.ndarray) -> ErrorSummary:
+        errors = np.asarray(errors, dtype=float)
+        return cls(count=len(errors), within_10=float(np.mean(np.abs(errors) <= 0.10)),
+                   mape=float(np.mean(np.abs(errors))), min_error=float(errors.min()),
+                   max_error=float(errors.max()))
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"count": self.count, "within_10": self.within_10, "mape": self.mape,
+                "min_error": self.min_error, "max_error": self.max_error}
+
+
+# -- host and board models --------------------------------------------------------------------
+
+
+def fit_host(runtime: str, x: np.ndarray, y: np.ndarray, environment: dict[str, Any]
+             ) -> HostModel:
+    """A host runtime's per-feature costs; its band is the leave-one-out error range."""
+    loo = loo_errors(x, y)
+    return HostModel(runtime=runtime, coefficients=tuple(float(c) for c in fit_relative(x, y)),
+                     error_range=(float(loo.min()), float(loo.max())),
+                     accuracy={"fit_rows": len(y), "loo": ErrorSummary.of(loo).to_dict()},
+                     environment=environment)
+
+
+def group_matrix(host: HostModel, x: np.ndarray) -> np.ndarray:
+    """Per row: the host's conv / depthwise / other milliseconds and a 1 for the fixed cost."""
+    rows = [[*host.groups(row).values(), 1.0] for row in np.atleast_2d(x)]
+    return np.asarray(rows)
+
+
+def _as_model(target: str, runtime: str, host: HostModel, c: np.ndarray, clock_mhz: int,
+              error_range: tuple[float, float], rows: int, thin: bool, method: str,
+              accuracy: dict[str, Any]) -> LatencyModel:
+    return LatencyModel(target=target, runtime=runtime, basis=host.runtime,
+                        weights=dict(zip(GROUP_NAMES, (float(v) for v in c[:3]), strict=True)),
+                        fixed_ms=float(c[3]), clock_mhz=clock_mhz, error_range=error_range,
+                        rows=rows, thin=thin, method=method, accuracy=accuracy)
+
+
+def _tied(g: np.ndarray) -> np.ndarray:
+    """Conv and depthwise share one weight: every published network has both in similar
+    proportion, so the runs cannot tell their speed-ups apart, and a free fit sets one of
+    them to zero, which a depthwise-heavy genome would then get for free."""
+    return np.c_[g[:, 0] + g[:, 1], g[:, 2], g[:, 3]]
+
+
+def _untie(c: np.ndarray) -> np.ndarray:
+    return np.array([c[0], c[0], c[1], c[2]])
+
+
+def fit_board(target: str, runtime: str, host: HostModel, x: np.ndarray, ms: np.ndarray,
+              clock_mhz: int, method: str) -> LatencyModel:
+    """Board ms at ``clock_mhz`` = weight x host (conv + depthwise) ms + weight x host other
+    ms + fixed, fitted on board runs; the band is the leave-one-out error range."""
+    g = _tied(group_matrix(host, x))
+    loo = loo_errors(g, ms)
+    return _as_model(target, runtime, host, _untie(fit_relative(g, ms)), clock_mhz,
+                     (float(loo.min()), float(loo.max())), len(ms), len(ms) < 8, method,
+                     {"loo": ErrorSummary.of(loo).to_dict()})
+
+
+def fit_scale(target: str, runtime: str, host: HostModel, x: np.ndarray, ms: np.ndarray,
+              clock_mhz: int, error_range: tuple[float, float], method: str) -> LatencyModel:
+    """One factor on the host's whole prediction: all a single board run can support. The
+    band cannot come from its own data and is given (see ``single_run_error_range``)."""
+    g = group_matrix(host, x)
+    totals = g[:, :3].sum(axis=1)
+    s = float(fit_relative(totals[:, None], ms)[0])
+    return _as_model(target, runtime, host, np.array([s, s, s, 0.0]), clock_mhz, error_range,
+                     len(ms), True, method, {})
+
+
+def single_run_error_range(host: HostModel, x: np.ndarray, ms: np.ndarray
+                           ) -> tuple[float, float]:
+    """What a one-run scale fit does on a board with many runs: for every run, scale the
+    host prediction to match it and predict every other run; the range of those errors."""
+    totals = group_matrix(host, x)[:, :3].sum(axis=1)
+    errors = [relative_errors(totals[i] * ms[j] / totals[j], ms[i])
+              for j in range(len(ms)) for i in range(len(ms)) if i != j]
+    return float(np.min(errors)), float(np.max(errors))
+
+
+def scaled(model: LatencyModel, ratio: float, ratio_range: tuple[float, float], method: str,
+           runtime: str) -> LatencyModel:
+    """Another runtime on the same board as ``ratio`` x this one. The truth's ratio lies in
+    ``ratio_range``, which widens the band: prediction / truth = (ratio / r) x (1 + e)."""
+    lo, hi = ratio_range
+    e_min, e_max = model.error_range
+    band = (ratio / hi * (1 + e_min) - 1, ratio / lo * (1 + e_max) - 1)
+    return replace(model, runtime=runtime, fixed_ms=model.fixed_ms * ratio,
+                   weights={g: w * ratio for g, w in model.weights.items()},
+                   error_range=band, rows=0, thin=True, method=method, accuracy={})
+
+
+# -- a user's own board runs ------------------------------------------------------------------
+
+FULL_REFIT_ROWS = 8  # below this, one scale factor: four group weights would chase the noise
+
+
+@dataclass(frozen=True)
+class Refit:
+    model: LatencyModel
+    before: ErrorSummary
+    after: ErrorSummary
+    loo: ErrorSummary | None
+    method: str
+
+
+def refit(model: LatencyModel, host: HostModel, x: np.ndarray, ms: np.ndarray,
+          clock_mhz: int) -> Refit:
+    """``model`` refitted to runs a user measured at ``clock_mhz`` (the new model's clock):
+    all four weights with enough runs, else one scale on the current prediction. The band
+    becomes the refit's leave-one-out range (kept from ``model`` with fewer than three runs)."""
+    x, ms = np.atleast_2d(x), np.asarray(ms, dtype=float)
+    before = np.array([model.predict(host, row, clock_mhz).ms for row in x])
+    if len(ms) >= FULL_REFIT_ROWS:
+        how = f"refitted on {len(ms)} user runs: compute / other weights + fixed"
+        g = _tied(group_matrix(host, x))
+        c, loo = _untie(fit_relative(g, ms)), loo_errors(g, ms)
+    else:
+        how = f"scaled to {len(ms)} user run(s): one factor on the previous prediction"
+        ratio = model.clock_mhz / clock_mhz if model.clock_scaling else 1.0
+        s = float(fit_relative(before[:, None], ms)[0]) * ratio
+        c = np.array([*(model.weights[k] * s for k in GROUP_NAMES), model.fixed_ms * s])
+        loo = loo_errors(before[:, None], ms) if len(ms) >= 3 else None
+    error_range = (float(loo.min()), float(loo.max())) if loo is not None else model.error_range
+    new = replace(_as_model(model.target, model.runtime, host, c, clock_mhz, error_range,
+                            len(ms), len(ms) < FULL_REFIT_ROWS, how, {}),
+                  clock_scaling=model.clock_scaling)
+    after = np.array([new.predict(host, row, clock_mhz).ms for row in x])
+    return Refit(new, ErrorSummary.of(relative_errors(before, ms)),
+                 ErrorSummary.of(relative_errors(after, ms)),
+                 ErrorSummary.of(loo) if loo is not None else None, how)
+
+
+def host_identity(host: HostModel, method: str) -> LatencyModel:
+    """The ``host-<runtime>`` target's model: the host model itself, banded by its own
+    leave-one-out range; no clock scaling (another clock is another machine)."""
+    return LatencyModel(target=f"host-{host.runtime}", runtime=host.runtime, basis=host.runtime,
+                        weights=dict.fromkeys(GROUP_NAMES, 1.0), fixed_ms=0.0,
+                        clock_mhz=int(host.environment.get("clock_mhz") or 1),
+                        error_range=host.error_range, rows=int(host.accuracy["fit_rows"]),
+                        thin=False, method=method, accuracy=host.accuracy, clock_scaling=False)

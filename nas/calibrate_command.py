@@ -1,0 +1,210 @@
+"""``tinynas calibrate``: fit a target's latency to your own runs, or measure this machine.
+
+* ``--target T --measurements runs.csv --profile NAME``: the CSV lists exported models and
+  the milliseconds measured on the board (format: ``nas.calibrate.user``). The target's
+  latency model for its runtime is refitted (all weights with 8+ runs, one scale below) and
+  saved as the profile ``T@NAME``, which ``--target T@NAME`` then uses everywhere.
+* ``--measure host [--profile local]``: exports sampled genomes (and the baselines), times them
+  in LiteRT and TFLite Micro on this machine, refits the host models and saves them as the
+  profiles ``host-litert@NAME`` and ``host-tflm@NAME``.
+
+Both print the error before (shipped coefficients) and after (the profile).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from estimators.latency import feature_vector, models_for
+from estimators.latency.fit import ErrorSummary, fit_host, host_identity, refit
+from estimators.latency.profiles import (
+    Profile,
+    check_name,
+    profile_dir,
+    save_profile,
+    saved_profiles,
+)
+from estimators.targets import Target, get_target
+from nas.command import EXIT_OK, Command, Output, target_arguments
+from nas.models import UsageError
+
+HOST_METHOD = "measured on this machine by `tinynas calibrate --measure host`; band = " \
+              "leave-one-out error range"
+
+
+class CalibrateCommand(Command):
+    name = "calibrate"
+    help = "refit a target's latency from your own board runs, or measure this machine"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        target_arguments(parser, required=False)
+        parser.add_argument("--measurements", type=Path, metavar="CSV",
+                            help="model,latency_ms rows measured on the board")
+        parser.add_argument("--measure", choices=("host",),
+                            help="measure this machine instead (LiteRT and TFLite Micro)")
+        parser.add_argument("--profile", help="name to save the calibration under")
+        parser.add_argument("--genomes", type=int, default=12,
+                            help="--measure host: sampled genomes to fit on (default 12)")
+        parser.add_argument("--holdout", type=int, default=6,
+                            help="--measure host: held-out genomes to judge on (default 6)")
+        parser.add_argument("--no-baselines", action="store_true",
+                            help="--measure host: skip the 25 baselines (faster, less data)")
+        parser.add_argument("--runs", type=int, default=20,
+                            help="--measure host: timed invocations per model and round (>= 20)")
+        parser.add_argument("--rounds", type=int, default=2,
+                            help="--measure host: passes over all models, pooled (default 2)")
+        parser.add_argument("--out", type=Path,
+                            help="--measure host: where to keep the measured CSV")
+
+    def run(self, args: argparse.Namespace, out: Output) -> int:
+        if (args.measurements is None) == (args.measure is None):
+            raise UsageError("give either --measurements CSV (board runs) or --measure host")
+        if args.measure:
+            return _measure_host(args, out)
+        return _from_measurements(args, out)
+
+
+def _profile_name(args: argparse.Namespace, default: str | None) -> str:
+    name = args.profile or default
+    if name is None:
+        raise UsageError("--profile NAME: name the calibration to save (e.g. --profile lab)")
+    return check_name(name)
+
+
+def _start(args: argparse.Namespace) -> tuple[Target, str]:
+    """The target to refit from and the profile to save: ``T@NAME`` refits that profile if
+    it exists, else starts from the shipped coefficients and creates it."""
+    target = get_target(args.target)
+    if args.runtime:
+        target = target.with_runtime(args.runtime)
+    if args.clock is not None:
+        target = target.with_clock(args.clock)
+    name = _profile_name(args, target.profile or None)
+    if target.profile and target.profile not in saved_profiles(target.name):
+        target = replace(target, profile="")
+    return target, name
+
+
+def _from_measurements(args: argparse.Namespace, out: Output) -> int:
+    from nas.calibrate.user import MeasurementsError, read_measurements
+
+    target, name = _start(args)
+    try:
+        rows = read_measurements(args.measurements)
+    except MeasurementsError as exc:  # imported here: it loads LiteRT's flatbuffer schema
+        raise UsageError(str(exc)) from None
+    host, model = models_for(target)
+    x = np.array([feature_vector(list(r.kernels)) for r in rows])
+    ms = np.array([r.latency_ms for r in rows])
+    result = refit(model, host, x, ms, target.clock_mhz)
+    path = save_profile(Profile(target.name, name, {model.runtime: result.model},
+                                notes={model.runtime: {"measurements": str(args.measurements),
+                                                       "rows": len(rows)}}))
+    report = {
+        "target": target.name, "runtime": model.runtime, "profile": f"{target.name}@{name}",
+        "profile_path": str(path), "clock_mhz": target.clock_mhz, "rows": len(rows),
+        "method": result.method, "before": result.before.to_dict(),
+        "after": result.after.to_dict(),
+        "leave_one_out": result.loo.to_dict() if result.loo else None,
+        "band": list(result.model.error_range),
+        "per_row": _per_row(rows, model, result.model, host, x, target.clock_mhz),
+    }
+    _report(out, report, f"use it with --target {target.name}@{name}")
+    return EXIT_OK
+
+
+def _per_row(rows: list[Any], old: Any, new: Any, host: Any, x: np.ndarray, clock: int
+             ) -> list[dict[str, Any]]:
+    return [{"line": r.line, "model": r.model, "measured_ms": r.latency_ms,
+             "before_ms": old.predict(host, xi, clock).ms,
+             "after_ms": new.predict(host, xi, clock).ms} for r, xi in zip(rows, x, strict=True)]
+
+
+def _report(out: Output, report: dict[str, Any], hint: str) -> None:
+    if out.as_json:
+        out.emit(report)
+        return
+    for key in ("before", "after", "leave_one_out"):
+        s = report.get(key)
+        if s:
+            out.console.print(f"{key:>13}: {s['count']} runs, within 10% {s['within_10']:.0%}, "
+                              f"MAPE {s['mape']:.1%}, errors {s['min_error']:+.1%}.."
+                              f"{s['max_error']:+.1%}", highlight=False)
+    out.console.print(f"{report['method']}; saved {report['profile_path']}; {hint}",
+                      highlight=False)
+
+
+def _measure_host(args: argparse.Namespace, out: Output) -> int:
+    from nas.calibrate import measure
+
+    name = _profile_name(args, "local")
+    if args.runs < 20 or args.rounds < 1 or args.genomes < 2 or args.holdout < 1:
+        raise UsageError(f"--runs {args.runs} / --rounds {args.rounds} / --genomes "
+                         f"{args.genomes} / --holdout {args.holdout}: need at least 20 runs, "
+                         "1 round, 2 genomes and 1 held out")
+    models = measure.plan(args.genomes, args.holdout, baselines=not args.no_baselines)
+    runs = _timed(models, args.runs, args.rounds, out)
+    csv_path = args.out or profile_dir() / f"host@{name}-runs.csv"
+    measure.write_runs(runs, csv_path)
+    report: dict[str, Any] = {"profile": name, "runs_csv": str(csv_path), "models": len(runs),
+                              "runtimes": {}}
+    for runtime in ("litert", "tflm"):
+        report["runtimes"][runtime] = _refit_host(runtime, runs, name)
+    if out.as_json:
+        out.emit(report)
+    else:
+        for runtime, r in report["runtimes"].items():
+            out.console.print(f"host-{runtime}: held-out within 10% before "
+                              f"{r['before']['within_10']:.0%} (MAPE {r['before']['mape']:.1%})"
+                              f", after {r['after']['within_10']:.0%} (MAPE "
+                              f"{r['after']['mape']:.1%}); use --target host-{runtime}@{name}",
+                              highlight=False)
+    return EXIT_OK
+
+
+def _timed(models: list[Any], runs: int, rounds: int, out: Output) -> list[Any]:
+    """Export every model (into a temporary cache), then time them ``rounds`` times over."""
+    import tempfile
+
+    from nas.calibrate import measure
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+               "{task.total}"), TimeElapsedColumn())
+    with tempfile.TemporaryDirectory() as tmp, \
+            Progress(*columns, console=out.notes, transient=True) as progress:
+        cache = Path(tmp)
+        task = progress.add_task("export", total=len(models))
+        for model in models:
+            progress.update(task, description=f"export {model.name}")
+            measure.export_file(model, cache)
+            progress.advance(task)
+        task = progress.add_task("time (LiteRT + TFLite Micro)", total=len(models) * rounds)
+        return measure.measure(models, runs, cache, rounds,
+                               done=lambda *_: progress.advance(task))
+
+
+def _refit_host(runtime: str, runs: list[Any], name: str) -> dict[str, Any]:
+    from estimators.latency import shipped_host_models
+    from estimators.latency.fit import relative_errors
+    from estimators.latency.predictor import HostModel
+    from nas.calibrate import measure
+
+    split = {s: [r for r in runs if r.split == s] for s in (measure.FIT, measure.HOLDOUT)}
+    x = {s: np.array([r.features() for r in rs]) for s, rs in split.items()}
+    y = {s: np.array([getattr(r, f"{runtime}_ms") for r in rs]) for s, rs in split.items()}
+    host: HostModel = fit_host(runtime, x[measure.FIT], y[measure.FIT], runs[0].environment())
+    shipped = shipped_host_models()[runtime]
+    hold_x, hold_y = x[measure.HOLDOUT], y[measure.HOLDOUT]
+    before = relative_errors(np.array([shipped.predict(r) for r in hold_x]), hold_y)
+    after = relative_errors(np.array([host.predict(r) for r in hold_x]), hold_y)
+    target = f"host-{runtime}"
+    path = save_profile(Profile(target, name, {runtime: host_identity(host, HOST_METHOD)},
+                                {runtime: host}))
+    return {"profile": f"{target}@{name}", "profile_path": str(path),
+            "before": ErrorSummary.of(before).to_dict(), "after": ErrorSummary.of(after).to_dict()}

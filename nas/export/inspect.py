@@ -1,0 +1,136 @@
+"""The kernels of a real ``.tflite`` file, as the latency predictor sees them.
+
+:func:`kernels_from_tflite` reads any single-subgraph TFLite flatbuffer (ours, or a model a
+user calibrates with that came from elsewhere) and gives one
+:class:`estimators.latency.features.Kernel` per operator, in the file's order, counted with the
+deployed graph's conventions (:mod:`estimators.deploy`, :func:`estimators.counting.op_macs`):
+
+* activation inputs are the operands with no constant data (optional operands, index -1, are
+  skipped); ``in_shape`` is the first one's, ``out_shape`` output 0's;
+* ``kernel`` is the window height (filter tensor for convolutions, ``Pool2DOptions`` for
+  pooling), ``stride`` the vertical stride; 1 for ops without a window;
+* MACs: CONV_2D out elements x kh x kw x filter input channels, DEPTHWISE_CONV_2D out
+  elements x kh x kw, FULLY_CONNECTED out elements x input features; every other op 0
+  (bias, ADD, pooling and activations are not multiply-accumulates).
+
+On our own exports the list equals ``kernels(deployed(graph))``.
+
+The schema comes from ``ai_edge_litert`` rather than ``tensorflow.lite.python``: importing the
+latter loads all of TensorFlow (about 7 s), which a calibration from a CSV does not need.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+from ai_edge_litert import schema_py_generated as schema
+
+from estimators.deploy import CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
+from estimators.latency.features import Kernel
+
+_OP_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items()
+             if not name.startswith("_")}
+_WINDOWED = (schema.BuiltinOptions.Conv2DOptions, schema.BuiltinOptions.DepthwiseConv2DOptions,
+             schema.BuiltinOptions.Pool2DOptions)
+# A buffer ``offset`` of 1 is the schema's placeholder for "no external data".
+_NO_EXTERNAL_OFFSET = 1
+
+
+def _load(data: bytes) -> schema.ModelT:
+    if len(data) < 8 or not schema.Model.ModelBufferHasIdentifier(data, 0):
+        raise ValueError("not a TFLite model (no 'TFL3' flatbuffer identifier)")
+    try:
+        model = schema.ModelT.InitFromPackedBuf(data, 0)
+    except Exception as exc:  # a corrupt flatbuffer fails anywhere in the generated reader
+        raise ValueError(f"corrupt TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
+    count = len(model.subgraphs or [])
+    if count != 1:
+        raise ValueError(f"TFLite model has {count} subgraphs; only single-subgraph models "
+                         "(no control flow) are supported")
+    return model
+
+
+def _kind(model: schema.ModelT, op: schema.OperatorT) -> str:
+    code = model.operatorCodes[op.opcodeIndex]
+    # Builtins past 127 live in builtinCode only; older files fill deprecatedBuiltinCode only.
+    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    if builtin == schema.BuiltinOperator.CUSTOM and code.customCode:
+        return code.customCode.decode()  # "CUSTOM" alone would hide which op it is
+    return _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
+
+
+def _is_constant(model: schema.ModelT, tensor: schema.TensorT) -> bool:
+    if tensor.externalBuffer:
+        return True
+    if not 0 < tensor.buffer < len(model.buffers or []):
+        return False  # buffer 0 is the schema's empty sentinel
+    buffer = model.buffers[tensor.buffer]
+    return (buffer.data is not None and len(buffer.data) > 0) \
+        or buffer.offset > _NO_EXTERNAL_OFFSET
+
+
+def _shape(tensor: schema.TensorT) -> tuple[int, ...]:
+    return tuple(int(d) for d in tensor.shape) if tensor.shape is not None else ()
+
+
+def _window(op: schema.OperatorT, weights: schema.TensorT | None) -> tuple[int, int]:
+    """(kernel height, vertical stride); (1, 1) for ops without a window."""
+    if op.builtinOptionsType not in _WINDOWED:
+        return 1, 1
+    options = op.builtinOptions
+    if op.builtinOptionsType == schema.BuiltinOptions.Pool2DOptions:
+        return options.filterHeight, options.strideH
+    height = _shape(weights)[1] if weights is not None else 1
+    return height, options.strideH
+
+
+def _conv_macs(out: int, w: tuple[int, ...]) -> int:
+    return out * w[1] * w[2] * w[3]  # filter (O, kh, kw, I / groups)
+
+
+def _depthwise_macs(out: int, w: tuple[int, ...]) -> int:
+    return out * w[1] * w[2]  # filter (1, kh, kw, C x multiplier): one tap per output
+
+
+def _fc_macs(out: int, w: tuple[int, ...]) -> int:
+    return out * w[-1]  # filter (units, features)
+
+
+_MACS: dict[str, Callable[[int, tuple[int, ...]], int]] = {
+    CONV_2D: _conv_macs, DEPTHWISE_CONV_2D: _depthwise_macs, FULLY_CONNECTED: _fc_macs,
+}
+
+
+def _indices(vector: Iterable[int] | None) -> list[int]:
+    """A flatbuffer index vector (None when absent, else a numpy array) as a list."""
+    return [] if vector is None else [int(i) for i in vector]
+
+
+def _kernel(model: schema.ModelT, op: schema.OperatorT) -> Kernel:
+    tensors = model.subgraphs[0].tensors
+    inputs, outputs = _indices(op.inputs), _indices(op.outputs)
+    acts = [i for i in inputs if i >= 0 and not _is_constant(model, tensors[i])]
+    # Weighted ops take (input, filter[, bias]): the filter is operand 1.
+    weights = tensors[inputs[1]] if len(inputs) > 1 and inputs[1] >= 0 else None
+    out_shape = _shape(tensors[outputs[0]]) if outputs else ()
+    kind = _kind(model, op)
+    kernel, stride = _window(op, weights)
+    count = _MACS.get(kind)
+    macs = count(math.prod(out_shape), _shape(weights)) if count and weights is not None else 0
+    return Kernel(kind=kind, in_shape=_shape(tensors[acts[0]]) if acts else (),
+                  out_shape=out_shape, kernel=kernel, stride=stride, macs=macs,
+                  inputs=len(acts))
+
+
+def kernels_from_tflite(tflite: bytes) -> list[Kernel]:
+    """One kernel per operator of the file's (single) subgraph, in execution order.
+
+    Raises ValueError (one line) for bytes that are not a TFLite flatbuffer or a model with
+    more or fewer than one subgraph.
+    """
+    model = _load(tflite)
+    try:
+        return [_kernel(model, op) for op in model.subgraphs[0].operators or []]
+    except IndexError as exc:  # an operand, opcode or dimension the file does not have
+        raise ValueError(f"malformed TFLite model ({exc})") from None

@@ -1,0 +1,185 @@
+"""How right is the latency predictor? Held-out genomes, board leave-one-out, speed.
+
+* Host (LiteRT 1 thread, TFLite Micro reference kernels): the shipped coefficients
+  (``estimators/data/latency_host.json``, fitted on the ``fit`` rows only) predict the
+  ``holdout`` rows of ``latency_host_runs.csv``, genomes drawn with a seed the fit never saw.
+  Next to it, a MACs-only line (ms = a x MACs + b, fitted the same way on the same rows).
+  Reported: share within +-10%, mean absolute percentage error, share inside the band.
+* Boards: each (target, runtime)'s leave-one-out error on the published runs, or how its
+  figures were derived when there are none; a MACs-only line's leave-one-out on STM32H7.
+* Speed: predicting one genome (deployed graph -> features -> ms), the bound is 5 ms.
+
+Goal (issue 4): >= 95% of held-out genomes within +-10% for both host runtimes, clearly
+better than MACs-only. Exit code 1 when missed.
+
+    .venv/bin/python scripts/bench_latency.py [--runs CSV] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent.parent / "estimators" / "data"
+GOAL_WITHIN_10 = 0.95
+SPEED_BOUND_MS = 5.0
+
+
+def _features(runs: list[Any]) -> np.ndarray:
+    return np.array([r.features() for r in runs])
+
+
+def _macs_line(fit_runs: list[Any], y: np.ndarray) -> np.ndarray:
+    from estimators.latency.fit import fit_relative
+
+    return fit_relative(np.array([[r.macs, 1.0] for r in fit_runs]), y)
+
+
+def host_accuracy(runs: list[Any]) -> dict[str, Any]:
+    from estimators.latency.fit import ErrorSummary, relative_errors
+    from estimators.latency.predictor import band, shipped_host_models
+    from nas.calibrate.measure import FIT, HOLDOUT
+
+    fit = [r for r in runs if r.split == FIT]
+    hold = [r for r in runs if r.split == HOLDOUT]
+    x_hold = _features(hold)
+    report = {}
+    for rt, host in shipped_host_models().items():
+        truth = np.array([getattr(r, f"{rt}_ms") for r in hold])
+        pred = np.array([host.predict(x) for x in x_hold])
+        line = _macs_line(fit, np.array([getattr(r, f"{rt}_ms") for r in fit]))
+        macs_pred = np.array([[r.macs, 1.0] for r in hold]) @ line
+        bands = [band(p, host.error_range) for p in pred]
+        inside = np.mean([lo <= t <= hi for (lo, hi), t in zip(bands, truth, strict=True)])
+        report[rt] = {
+            "holdout": ErrorSummary.of(relative_errors(pred, truth)).to_dict(),
+            "macs_only": ErrorSummary.of(relative_errors(macs_pred, truth)).to_dict(),
+            "inside_band": float(inside), "fit_rows": len(fit), "holdout_rows": len(hold),
+            "holdout_ms_range": [float(truth.min()), float(truth.max())],
+            "worst": _worst(hold, pred, truth),
+        }
+    return report
+
+
+def _worst(runs: list[Any], pred: np.ndarray, truth: np.ndarray, n: int = 3) -> list[str]:
+    errors = (pred - truth) / truth
+    order = np.argsort(-np.abs(errors))[:n]
+    return [f"{runs[i].name} {errors[i]:+.1%} ({truth[i]:.3g} ms)" for i in order]
+
+
+def board_accuracy() -> list[dict[str, Any]]:
+    from estimators.latency.predictor import shipped_board_models
+
+    return [{"target": m.target, "runtime": m.runtime, "rows": m.rows, "thin": m.thin,
+             "error_low": m.error_range[0], "error_high": m.error_range[1],
+             "loo": m.accuracy.get("loo"), "method": m.method}
+            for m in shipped_board_models().values() if not m.target.startswith("host-")]
+
+
+def board_not_fitted() -> list[dict[str, Any]]:
+    """STM32H7 runs the X-CUBE-AI model was not fitted on (older releases, another H7): how
+    far the current-release model is from them."""
+    from estimators.deploy import deployed
+    from estimators.latency import predict_latency
+    from estimators.targets import get_target
+    from nas.calibrate.published import CURRENT_ST, board_runs
+    from search_space.baselines import get_baseline
+
+    target = get_target("stm32h7")
+    found = []
+    for r in board_runs():
+        if r.target != "stm32h7" or r.toolchain in CURRENT_ST:
+            continue
+        ms = predict_latency(deployed(get_baseline(r.baseline).graph), target).ms
+        found.append({"baseline": r.baseline, "toolchain": r.toolchain, "source": r.source,
+                      "measured_ms_at_400": r.ms, "predicted_ms": ms,
+                      "error": (ms - r.ms) / r.ms})
+    return found
+
+
+def board_macs_only() -> dict[str, Any]:
+    """The MACs-only line's leave-one-out on the STM32H7 runs the model is fitted on."""
+    from estimators.counting import macs
+    from estimators.latency.fit import ErrorSummary, loo_errors
+    from nas.calibrate.published import CURRENT_ST, board_runs
+    from search_space.baselines import get_baseline
+
+    rows = [r for r in board_runs() if r.target == "stm32h7" and r.toolchain in CURRENT_ST]
+    x = np.array([[macs(get_baseline(r.baseline).graph), 1.0] for r in rows])
+    y = np.array([r.ms for r in rows])
+    return ErrorSummary.of(loo_errors(x, y)).to_dict()
+
+
+def speed(count: int = 200) -> dict[str, float]:
+    from estimators.deploy import deployed
+    from estimators.latency import predict_latency
+    from estimators.targets import get_target
+    from search_space.model import lower
+    from search_space.sampling import random_genomes
+
+    target = get_target("stm32h7")
+    graphs = [lower(g, 20).graph for g in random_genomes(count, seed=7)]
+    deps = [deployed(g) for g in graphs]
+    predict_latency(deps[0], target)  # loads the coefficient files once
+    start = time.perf_counter()
+    for dep in deps:
+        predict_latency(dep, target)
+    predict_ms = (time.perf_counter() - start) * 1e3 / count
+    start = time.perf_counter()
+    for graph in graphs:
+        predict_latency(deployed(graph), target)
+    with_deploy_ms = (time.perf_counter() - start) * 1e3 / count
+    return {"genomes": count, "predict_ms": predict_ms, "deploy_and_predict_ms": with_deploy_ms,
+            "bound_ms": SPEED_BOUND_MS}
+
+
+def _print(report: dict[str, Any]) -> None:
+    for rt, r in report["host"].items():
+        h, m = r["holdout"], r["macs_only"]
+        print(f"host {rt:6s}: {r['holdout_rows']} held-out genomes "
+              f"({r['holdout_ms_range'][0]:.3g}-{r['holdout_ms_range'][1]:.4g} ms): within 10% "
+              f"{h['within_10']:.1%}, MAPE {h['mape']:.2%}, errors {h['min_error']:+.1%}.."
+              f"{h['max_error']:+.1%}, inside band {r['inside_band']:.0%} | MACs-only: within "
+              f"10% {m['within_10']:.1%}, MAPE {m['mape']:.1%} | worst: {', '.join(r['worst'])}")
+    for b in report["boards"]:
+        loo = b["loo"]
+        fit = (f"LOO within 10% {loo['within_10']:.0%}, MAPE {loo['mape']:.1%}" if loo
+               else "no leave-one-out (derived or one run)")
+        print(f"{b['target']:8s} {b['runtime']:14s} runs {b['rows']:2d}: {fit}; band "
+              f"{b['error_low']:+.0%}..{b['error_high']:+.0%}{' THIN' if b['thin'] else ''}")
+    print(f"STM32H7 X-CUBE-AI, MACs-only LOO: {report['board_macs_only']}")
+    for r in report["board_not_fitted"]:
+        print(f"  not fitted: {r['baseline']} {r['toolchain']}: measured "
+              f"{r['measured_ms_at_400']:.1f} ms at 400 MHz, predicted {r['predicted_ms']:.1f} "
+              f"({r['error']:+.0%})")
+    print(f"speed: {report['speed']}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=Path, default=DATA / "latency_host_runs.csv")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    from nas.calibrate.measure import read_runs
+
+    report = {"host": host_accuracy(read_runs(args.runs)), "boards": board_accuracy(),
+              "board_macs_only": board_macs_only(), "board_not_fitted": board_not_fitted(),
+              "speed": speed()}
+    met = all(r["holdout"]["within_10"] >= GOAL_WITHIN_10 and
+              r["holdout"]["mape"] < r["macs_only"]["mape"] for r in report["host"].values())
+    report["goal_met"] = bool(met and report["speed"]["predict_ms"] < SPEED_BOUND_MS)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        _print(report)
+    return 0 if report["goal_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Fit the latency coefficients shipped in ``estimators/data`` from measured runs.
+
+Host: ``latency_host_runs.csv`` (``scripts/measure_latency.py``) -> one :class:`HostModel`
+per runtime, fitted on the ``fit`` rows only (the ``holdout`` rows are for
+``scripts/bench_latency.py``) -> ``latency_host.json``.
+
+Boards: ``published_device_runs.csv`` (real int8 models on real boards, each rebuilt as one
+of our baselines) -> one :class:`LatencyModel` per (target, runtime) -> ``latency_boards.json``:
+
+* stm32h7 / xcubeai: weights on the host TFLM group costs, fitted on every X-CUBE-AI /
+  STEdgeAI row (ST model zoo on an STM32H747 at 400 MHz; MLPerf Tiny on an STM32H7A3 at
+  280 MHz, rescaled to 400 MHz), band from leave-one-out.
+* stm32h7 / tflm-cmsis-nn and tflm-ref: no runs published; X-CUBE-AI times the ratio of the
+  same network on both runtimes in TinyEngine's table (STM32H743), the band widened by the
+  ratio's range implied by that table's cycles-per-MAC ranges.
+* esp32 / esp32s3: one published run per runtime (person detection): one scale factor on
+  the host TFLM prediction; its band is what one-run scale fits do on the STM32H7 rows.
+
+    .venv/bin/python scripts/fit_latency.py [--runs estimators/data/latency_host_runs.csv]
+        [--write] [--json]
+
+Without ``--write`` it prints what it would ship.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent.parent / "estimators" / "data"
+
+# TinyEngine README, STM32H743 at 480 MHz, mcunet-in3: TFLM 7821 ms, CMSIS-NN 770 ms,
+# X-CUBE-AI 414 ms; cycles/MAC ranges over its models: TFLM 44-48, CMSIS-NN 3.8-4.8,
+# X-CUBE-AI 7.3 2.0-2.6 (targets.md).
+XCUBE_CPM, CMSIS_CPM, REF_CPM = (2.0, 2.6), (3.8, 4.8), (44.0, 48.0)
+H7_DERIVED = {
+    "tflm-cmsis-nn": (770 / 414, (CMSIS_CPM[0] / XCUBE_CPM[1], CMSIS_CPM[1] / XCUBE_CPM[0])),
+    "tflm-ref": (7821 / 414, (REF_CPM[0] / XCUBE_CPM[1], REF_CPM[1] / XCUBE_CPM[0])),
+}
+H7_METHOD = ("X-CUBE-AI prediction x {ratio:.2f}, the same network (mcunet-in3) on both "
+             "runtimes in TinyEngine's STM32H743 table; band widened by the ratio range "
+             "{lo:.2f}-{hi:.2f} implied by the table's cycles/MAC ranges. No board run of ours")
+
+
+def host_features(runs: list[Any]) -> np.ndarray:
+    return np.array([r.features() for r in runs])
+
+
+def fit_hosts(runs: list[Any]) -> dict[str, Any]:
+    from estimators.latency.fit import fit_host
+    from nas.calibrate.measure import FIT
+
+    fit = [r for r in runs if r.split == FIT]
+    x = host_features(fit)
+    env = runs[0].environment()
+    return {rt: fit_host(rt, x, np.array([getattr(r, f"{rt}_ms") for r in fit]), env)
+            for rt in ("litert", "tflm")}
+
+
+def fit_boards(host: Any) -> list[Any]:
+    from estimators.latency.fit import fit_board, fit_scale, scaled, single_run_error_range
+    from nas.calibrate.published import CURRENT_ST, REFERENCE_CLOCK, board_runs
+
+    rows = board_runs()
+    h7 = [r for r in rows if r.target == "stm32h7" and r.toolchain in CURRENT_ST]
+    x7, y7 = np.array([r.features() for r in h7]), np.array([r.ms for r in h7])
+    xcube = fit_board("stm32h7", "xcubeai", host, x7, y7, 400, (
+        f"fitted on the {len(h7)} ST model zoo runs with the current releases "
+        f"({', '.join(CURRENT_ST)}) on an STM32H747 at 400 MHz: one weight on the host TFLM "
+        "conv + depthwise cost, one on the rest, a fixed cost; band = leave-one-out error "
+        "range. Older releases (STM32Cube.AI 7.3) and MLPerf Tiny's STM32H7A3 runs are not "
+        "fitted (BENCHMARKS.md shows how far they fall from it)"))
+    models = [xcube]
+    for runtime, (ratio, (lo, hi)) in H7_DERIVED.items():
+        models.append(scaled(xcube, ratio, (lo, hi),
+                             H7_METHOD.format(ratio=ratio, lo=lo, hi=hi), runtime))
+    one_run = single_run_error_range(host, x7, y7)
+    for r in rows:
+        if r.target == "stm32h7":
+            continue
+        method = (f"one published run ({r.source}: {r.baseline}, {r.ms:g} ms): one scale on "
+                  "the host TFLM prediction; band = the range of one-run scale fits on the "
+                  "STM32H7 runs. Thin data: check on your board (tinynas calibrate)")
+        models.append(fit_scale(r.target, r.runtime, host, r.features()[None],
+                                np.array([r.ms]), REFERENCE_CLOCK[r.target], one_run, method))
+    return models
+
+
+def host_identities(hosts: dict[str, Any]) -> list[Any]:
+    from estimators.latency.fit import host_identity
+
+    return [host_identity(h, "the host model fitted on this package's measured runs "
+                             "(estimators/data/latency_host_runs.csv); band = its leave-one-out "
+                             "error range") for h in hosts.values()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=Path, default=DATA / "latency_host_runs.csv")
+    parser.add_argument("--write", action="store_true", help="write the JSON files")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    from estimators.latency.predictor import BOARDS_FILE, BOARDS_SCHEMA, HOST_FILE, HOST_SCHEMA
+    from nas.calibrate.measure import read_runs
+
+    hosts = fit_hosts(read_runs(args.runs))
+    boards = fit_boards(hosts["tflm"]) + host_identities(hosts)
+    stamp = {"fitted": datetime.date.today().isoformat(), "runs": args.runs.name}
+    host_doc = {"schema": HOST_SCHEMA, **stamp,
+                "runtimes": {rt: h.to_dict() for rt, h in hosts.items()}}
+    board_doc = {"schema": BOARDS_SCHEMA, **stamp, "models": [m.to_dict() for m in boards]}
+    if args.write:
+        (DATA / HOST_FILE).write_text(json.dumps(host_doc, indent=1) + "\n")
+        (DATA / BOARDS_FILE).write_text(json.dumps(board_doc, indent=1) + "\n")
+    if args.json:
+        print(json.dumps({"host": host_doc, "boards": board_doc}, indent=1))
+    for m in boards:
+        print(f"{m.target:12s} {m.runtime:14s} rows {m.rows:3d} band "
+              f"{m.error_range[0]:+.1%}..{m.error_range[1]:+.1%} "
+              f"weights {', '.join(f'{k} {v:.4g}' for k, v in m.weights.items())} "
+              f"fixed {m.fixed_ms:.3g} ms", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

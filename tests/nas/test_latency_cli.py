@@ -1,0 +1,124 @@
+"""Latency in the command line: `estimate`, `baselines` and `targets` show the prediction with
+its band; `--clock` and `--target name@profile` are checked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from estimators.targets import list_targets
+from nas.cli import main
+from search_space.baselines import list_baselines
+
+LATENCY_KEYS = {"latency_ms", "latency_ms_low", "latency_ms_high"}
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own errors exit directly
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(autouse=True)
+def config(tmp_path, monkeypatch):
+    """No profile of the machine's user leaks into these tests."""
+    monkeypatch.setenv("TINYNAS_CONFIG", str(tmp_path / "config"))
+    return tmp_path / "config"
+
+
+def _estimate(capsys, *extra: str) -> dict:
+    code, out, _ = run(capsys, "estimate", "etn-w0.35-ssdlite", "--json", *extra)
+    assert code in (0, 1)
+    return json.loads(out)
+
+
+def test_estimate_json_has_latency_with_its_band(capsys):
+    row = _estimate(capsys, "--target", "stm32h7")
+    assert row.keys() >= LATENCY_KEYS
+    assert 0 < row["latency_ms_low"] <= row["latency_ms"] <= row["latency_ms_high"]
+    assert row["latency_clock_mhz"] == 400
+
+
+def test_estimate_at_480_mhz_is_faster(capsys):
+    default = _estimate(capsys, "--target", "stm32h7")
+    fast = _estimate(capsys, "--target", "stm32h7", "--clock", "480")
+    assert fast["latency_ms"] < default["latency_ms"]
+    assert fast["latency_ms"] == pytest.approx(default["latency_ms"] * 400 / 480)
+    assert fast["latency_clock_mhz"] == 480
+    # The clock changes latency only: memory is the same.
+    assert (fast["flash_bytes"], fast["ram_bytes"]) == (default["flash_bytes"],
+                                                       default["ram_bytes"])
+
+
+def test_estimate_runtime_changes_the_latency(capsys):
+    xcube = _estimate(capsys, "--target", "stm32h7")
+    ref = _estimate(capsys, "--target", "stm32h7", "--runtime", "tflm-ref")
+    assert ref["runtime"] == "tflm-ref"
+    assert ref["latency_ms"] > 5 * xcube["latency_ms"]
+
+
+@pytest.mark.parametrize("target", ["host-litert", "host-tflm", "esp32", "esp32s3"])
+def test_estimate_on_every_kind_of_target(capsys, target):
+    row = _estimate(capsys, "--target", target)
+    assert row["target"] == target
+    assert 0 < row["latency_ms_low"] <= row["latency_ms"] <= row["latency_ms_high"]
+
+
+def test_human_estimate_shows_latency(capsys):
+    code, out, _ = run(capsys, "estimate", "etn-w0.35-ssdlite", "--target", "esp32")
+    assert code in (0, 1)
+    assert "latency at 240 MHz" in out and " ms (" in out
+    assert "thin calibration data" in out
+
+
+def test_baselines_json_rows_have_latency(capsys):
+    code, out, _ = run(capsys, "baselines", "--target", "stm32h7", "--json")
+    rows = json.loads(out)
+    assert code == 0
+    assert [r["name"] for r in rows] == [b.name for b in list_baselines()]
+    for r in rows:
+        assert r.keys() >= LATENCY_KEYS
+        assert 0 < r["latency_ms_low"] <= r["latency_ms"] <= r["latency_ms_high"]
+
+
+def test_targets_json_has_latency_calibration(capsys):
+    code, out, _ = run(capsys, "targets", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert code == 0
+    assert set(rows) == {t.name for t in list_targets()}
+    assert {"host-litert", "host-tflm"} <= set(rows)
+    for target in list_targets():
+        latency = rows[target.name]["latency"]
+        assert [c["runtime"] for c in latency] == list(target.runtime_names)
+        for c in latency:
+            assert "error" not in c, c
+            assert c.keys() >= {"rows", "thin_data", "method", "error_low", "error_high"}
+            assert c["method"].strip()
+    esp32 = rows["esp32"]["latency"][0]
+    assert esp32["thin_data"] and esp32["rows"] <= 2
+    h7 = rows["stm32h7"]["latency"][0]
+    assert h7["runtime"] == "xcubeai" and h7["rows"] >= 8 and not h7["thin_data"]
+
+
+def test_human_targets_table_says_thin(capsys):
+    code, out, _ = run(capsys, "targets")
+    assert code == 0 and "THIN" in out
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["estimate", "etn-w0.35-ssdlite", "--target", "stm32h7@nope"], "no latency profile 'nope'"),
+    (["baselines", "--target", "stm32h7@nope"], "no latency profile 'nope'"),
+    (["estimate", "etn-w0.35-ssdlite", "--target", "stm32h7@"], "names no profile"),
+    (["estimate", "etn-w0.35-ssdlite", "--target", "stm32h7@Bad/Name"], "profile name"),
+    (["estimate", "etn-w0.35-ssdlite", "--target", "stm32h7", "--clock", "0"], "invalid clock"),
+    (["estimate", "etn-w0.35-ssdlite", "--target", "stm32h7", "--clock", "fast"], "--clock"),
+])
+def test_bad_target_or_clock_is_one_line_and_exit_2(capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and needle in err

@@ -100,20 +100,23 @@ def _from_measurements(args: argparse.Namespace, out: Output) -> int:
     except MeasurementsError as exc:  # imported here: it loads LiteRT's flatbuffer schema
         raise UsageError(str(exc)) from None
     host, model = models_for(target)
+    # Refitting a saved profile without --clock keeps the clock its runs were measured at.
+    clock = (model.clock_mhz if args.clock is None and target.profile and model.clock_scaling
+             else target.clock_mhz)
     x = np.array([feature_vector(list(r.kernels)) for r in rows])
     ms = np.array([r.latency_ms for r in rows])
-    result = refit(model, host, x, ms, target.clock_mhz)
+    result = refit(model, host, x, ms, clock)
     path = save_profile(Profile(target.name, name, {model.runtime: result.model},
                                 notes={model.runtime: {"measurements": str(args.measurements),
                                                        "rows": len(rows)}}))
     report = {
         "target": target.name, "runtime": model.runtime, "profile": f"{target.name}@{name}",
-        "profile_path": str(path), "clock_mhz": target.clock_mhz, "rows": len(rows),
+        "profile_path": str(path), "clock_mhz": clock, "rows": len(rows),
         "method": result.method, "before": result.before.to_dict(),
         "after": result.after.to_dict(),
         "leave_one_out": result.loo.to_dict() if result.loo else None,
         "band": list(result.model.error_range),
-        "per_row": _per_row(rows, model, result.model, host, x, target.clock_mhz),
+        "per_row": _per_row(rows, model, result.model, host, x, clock),
     }
     _report(out, report, f"use it with --target {target.name}@{name}")
     return EXIT_OK

@@ -7,9 +7,11 @@ per runtime, fitted on the ``fit`` rows only (the ``holdout`` rows are for
 Boards: ``published_device_runs.csv`` (real int8 models on real boards, each rebuilt as one
 of our baselines) -> one :class:`LatencyModel` per (target, runtime) -> ``latency_boards.json``:
 
-* stm32h7 / xcubeai: weights on the host TFLM group costs, fitted on every X-CUBE-AI /
-  STEdgeAI row (ST model zoo on an STM32H747 at 400 MHz; MLPerf Tiny on an STM32H7A3 at
-  280 MHz, rescaled to 400 MHz), band from leave-one-out.
+* stm32h7 / xcubeai: one weight on the host TFLM conv + depthwise cost, one on the rest and a
+  fixed cost, fitted on the ST model zoo runs made with ST's current releases
+  (``nas.calibrate.published.CURRENT_ST``; STM32H747 at 400 MHz), band from leave-one-out.
+  Older releases and MLPerf Tiny's STM32H7A3 runs are left out (``bench_latency.py`` shows
+  how far they fall from the model).
 * stm32h7 / tflm-cmsis-nn and tflm-ref: no runs published; X-CUBE-AI times the ratio of the
   same network on both runtimes in TinyEngine's table (STM32H743), the band widened by the
   ratio's range implied by that table's cycles-per-MAC ranges.

@@ -151,6 +151,11 @@ def test_runs_at_another_clock(capsys, tmp_path, tiny_int8_export, tiny_spec):
     assert json.loads(out)["latency_clock_mhz"] == 480
     _, out, _ = run(capsys, *base, "--clock", "400")  # compute-bound: 480 / 400 x longer
     assert json.loads(out)["latency_ms"] == pytest.approx(50.0 * 480 / 400, rel=1e-6)
+    # refitting the profile without --clock keeps the 480 MHz its runs were measured at
+    code, out, _ = run(capsys, "calibrate", "--target", "stm32h7@fast", "--measurements",
+                       str(path), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["clock_mhz"] == 480 and report["before"]["mape"] < 1e-6
 
 
 @pytest.mark.slow

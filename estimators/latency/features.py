@@ -8,12 +8,12 @@ explicit PAD, ...) with its activation shapes. Kernels come from our own deploye
 Each kernel contributes to a few named features (:data:`FEATURES`), linear cost terms a
 per-feature coefficient turns into time, so a model's latency is a sum over its kernels:
 
-* convolutions: MACs, filter taps (output elements x kernel area: the per-tap loop setup that
-  dominates when the input has few channels), output and input elements, one per op;
-  1x1 and spatial kernels apart, since runtimes lower them to different loops (GEMM vs
-  window walk).
-* depthwise: MACs, output and input elements (a stride-2 window reads 4x what it writes),
-  one per op.
+* convolutions: MACs, tiled MACs (see :func:`terms`), filter taps (output elements x kernel
+  area: the per-tap loop setup that dominates when the input has few channels), output and
+  input elements, one per op; 1x1 and spatial kernels apart, since runtimes lower them to
+  different loops (GEMM vs window walk).
+* depthwise: MACs, tiled MACs, output and input elements (a stride-2 window reads 4x what it
+  writes), one per op.
 * fully connected: MACs and one per op.
 * element-wise add, pooling / mean, and data movement (pad, concat, reshape, transpose,
   resize, standalone activations): elements touched and one per op.

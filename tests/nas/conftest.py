@@ -98,3 +98,20 @@ def tiny_int8_export(tmp_path_factory: pytest.TempPathFactory,
     genome = genome_json(tiny_spec, TINY_CLASSES, output_names(net))
     (out / "genome.json").write_text(json.dumps(genome, indent=2) + "\n")
     return out, net
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """``tinynas ARGV`` run in-process: (exit code, stdout, stderr). argparse's own errors
+    exit through SystemExit; their code is returned like any other."""
+    from nas.cli import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:
+            code = exc.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -10,16 +10,6 @@ import numpy as np
 import pytest
 
 from estimators.latency.profiles import load_profile, profile_path
-from nas.cli import main
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's own errors exit directly
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(autouse=True)
@@ -45,41 +35,41 @@ def _scale_fit(ms: list[float]) -> float:
     ["calibrate", "--target", "stm32h7", "--profile", "lab", "--measurements", "runs.csv",
      "--measure", "host"],
 ])
-def test_neither_or_both_sources_is_exit_2(capsys, argv, config):
-    code, out, err = run(capsys, *argv)
+def test_neither_or_both_sources_is_exit_2(cli, argv, config):
+    code, out, err = cli(*argv)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "--measurements" in err and "--measure host" in err
     assert not config.exists()
 
 
-def test_measure_takes_only_host(capsys):
-    code, _, err = run(capsys, "calibrate", "--measure", "board")
+def test_measure_takes_only_host(cli):
+    code, _, err = cli("calibrate", "--measure", "board")
     assert code == 2 and "host" in err
 
 
-def test_a_bad_row_names_its_line_and_saves_nothing(capsys, tmp_path):
+def test_a_bad_row_names_its_line_and_saves_nothing(cli, tmp_path):
     path = _csv(tmp_path, "# board runs\nmodel,latency_ms\nmissing.tflite,100\n")
-    code, out, err = run(capsys, "calibrate", "--target", "stm32h7", "--measurements",
+    code, out, err = cli("calibrate", "--target", "stm32h7", "--measurements",
                          str(path), "--profile", "lab", "--json")
     assert code == 2 and out == ""
     assert "line 3" in err and "missing.tflite" in err and err.count("\n") == 1
     assert not profile_path("stm32h7", "lab").exists()
 
 
-def test_a_bad_profile_name_saves_nothing(capsys, tmp_path):
+def test_a_bad_profile_name_saves_nothing(cli, tmp_path):
     path = _csv(tmp_path, "model,latency_ms\nmissing.tflite,100\n")
-    code, _, err = run(capsys, "calibrate", "--target", "stm32h7", "--measurements",
+    code, _, err = cli("calibrate", "--target", "stm32h7", "--measurements",
                        str(path), "--profile", "Lab/1")
     assert code == 2 and "profile name" in err
-    code, _, err = run(capsys, "calibrate", "--target", "stm32h7", "--measurements", str(path))
+    code, _, err = cli("calibrate", "--target", "stm32h7", "--measurements", str(path))
     assert code == 2 and "--profile" in err
 
 
 @pytest.mark.slow
-def test_a_bad_latency_after_good_rows_saves_nothing(capsys, tmp_path, tiny_int8_export):
+def test_a_bad_latency_after_good_rows_saves_nothing(cli, tmp_path, tiny_int8_export):
     out_dir, _ = tiny_int8_export
     path = _csv(tmp_path, f"model,latency_ms\n{out_dir},100\n{out_dir},fast\n")
-    code, out, err = run(capsys, "calibrate", "--target", "stm32h7", "--measurements",
+    code, out, err = cli("calibrate", "--target", "stm32h7", "--measurements",
                          str(path), "--profile", "lab")
     assert code == 2 and out == ""
     assert "line 3" in err and "'fast'" in err and err.count("\n") == 1
@@ -87,12 +77,12 @@ def test_a_bad_latency_after_good_rows_saves_nothing(capsys, tmp_path, tiny_int8
 
 
 @pytest.mark.slow
-def test_calibrate_then_estimate_with_the_profile(capsys, tmp_path, tiny_int8_export, tiny_spec):
+def test_calibrate_then_estimate_with_the_profile(cli, tmp_path, tiny_int8_export, tiny_spec):
     out_dir, _ = tiny_int8_export
     measured = [100.0, 105.0, 98.0]
     path = _csv(tmp_path, "model,latency_ms,note\n" + "".join(
         f"{out_dir},{ms},run {i}\n" for i, ms in enumerate(measured)))
-    code, out, err = run(capsys, "calibrate", "--target", "stm32h7", "--measurements",
+    code, out, err = cli("calibrate", "--target", "stm32h7", "--measurements",
                          str(path), "--profile", "lab", "--json")
     assert code == 0, err
     report = json.loads(out)
@@ -121,24 +111,24 @@ def test_calibrate_then_estimate_with_the_profile(capsys, tmp_path, tiny_int8_ex
     genome.write_text(tiny_spec.genome.to_json())
     base = ["estimate", "--genome", str(genome), "--num-classes",
             str(tiny_spec.num_classes), "--json"]
-    code, out, _ = run(capsys, *base, "--target", "stm32h7@lab")
+    code, out, _ = cli(*base, "--target", "stm32h7@lab")
     row = json.loads(out)
     assert code in (0, 1) and row["target"] == "stm32h7@lab"
     assert row["latency_ms"] == pytest.approx(expected, rel=1e-6)
     assert row["latency_ms_low"] < row["latency_ms"] < row["latency_ms_high"]
     # The shipped model is untouched: without the profile, the old prediction.
-    code, out, _ = run(capsys, *base, "--target", "stm32h7")
+    code, out, _ = cli(*base, "--target", "stm32h7")
     assert json.loads(out)["latency_ms"] == pytest.approx(report["per_row"][0]["before_ms"])
     # Another runtime of the same board is not in the profile.
-    code, _, err = run(capsys, *base, "--target", "stm32h7@lab", "--runtime", "tflm-ref")
+    code, _, err = cli(*base, "--target", "stm32h7@lab", "--runtime", "tflm-ref")
     assert code == 2 and "has no calibration for runtime 'tflm-ref'" in err
 
 
 @pytest.mark.slow
-def test_runs_at_another_clock(capsys, tmp_path, tiny_int8_export, tiny_spec):
+def test_runs_at_another_clock(cli, tmp_path, tiny_int8_export, tiny_spec):
     out_dir, _ = tiny_int8_export
     path = _csv(tmp_path, f"model,latency_ms\n{out_dir},50\n")
-    code, out, err = run(capsys, "calibrate", "--target", "stm32h7", "--clock", "480",
+    code, out, err = cli("calibrate", "--target", "stm32h7", "--clock", "480",
                          "--measurements", str(path), "--profile", "fast")
     assert code == 0, err
     assert "stm32h7@fast" in out and "saved" in out  # the human report
@@ -146,36 +136,36 @@ def test_runs_at_another_clock(capsys, tmp_path, tiny_int8_export, tiny_spec):
     genome.write_text(tiny_spec.genome.to_json())
     base = ["estimate", "--genome", str(genome), "--num-classes",
             str(tiny_spec.num_classes), "--target", "stm32h7@fast", "--json"]
-    _, out, _ = run(capsys, *base)  # a profile predicts at the clock it was measured at
+    _, out, _ = cli(*base)  # a profile predicts at the clock it was measured at
     assert json.loads(out)["latency_ms"] == pytest.approx(50.0, rel=1e-6)
     assert json.loads(out)["latency_clock_mhz"] == 480
-    _, out, _ = run(capsys, *base, "--clock", "400")  # compute-bound: 480 / 400 x longer
+    _, out, _ = cli(*base, "--clock", "400")  # compute-bound: 480 / 400 x longer
     assert json.loads(out)["latency_ms"] == pytest.approx(50.0 * 480 / 400, rel=1e-6)
     # refitting the profile without --clock keeps the 480 MHz its runs were measured at
-    code, out, _ = run(capsys, "calibrate", "--target", "stm32h7@fast", "--measurements",
+    code, out, _ = cli("calibrate", "--target", "stm32h7@fast", "--measurements",
                        str(path), "--json")
     report = json.loads(out)
     assert code == 0 and report["clock_mhz"] == 480 and report["before"]["mape"] < 1e-6
 
 
 @pytest.mark.slow
-def test_target_at_a_new_profile_creates_it(capsys, tmp_path, tiny_int8_export):
+def test_target_at_a_new_profile_creates_it(cli, tmp_path, tiny_int8_export):
     out_dir, _ = tiny_int8_export
     path = _csv(tmp_path, f"model,latency_ms\n{out_dir},70\n{out_dir},72\n")
-    code, out, err = run(capsys, "calibrate", "--target", "esp32s3@bench", "--measurements",
+    code, out, err = cli("calibrate", "--target", "esp32s3@bench", "--measurements",
                          str(path), "--json")
     assert code == 0, err
     report = json.loads(out)
     assert report["profile"] == "esp32s3@bench" and report["runtime"] == "tflm-esp-nn"
     assert load_profile("esp32s3", "bench").models["tflm-esp-nn"].rows == 2
     # calibrating it again refits the saved profile, not the shipped coefficients
-    code, out, _ = run(capsys, "calibrate", "--target", "esp32s3@bench", "--measurements",
+    code, out, _ = cli("calibrate", "--target", "esp32s3@bench", "--measurements",
                        str(path), "--json")
     assert code == 0 and json.loads(out)["before"]["mape"] < 0.02
 
 
 @pytest.mark.slow
-def test_measure_host_times_refits_and_saves_both_host_profiles(capsys, tmp_path, monkeypatch,
+def test_measure_host_times_refits_and_saves_both_host_profiles(cli, tmp_path, monkeypatch,
                                                                 tiny_int8_export, tiny_spec):
     """The real harness on this machine (LiteRT and TFLite Micro timings), with the plan cut
     to three copies of the tiny export so the test does not convert anything."""
@@ -188,7 +178,7 @@ def test_measure_host_times_refits_and_saves_both_host_profiles(capsys, tmp_path
     monkeypatch.setattr(measure, "plan", lambda *a, **k: plan)
     monkeypatch.setattr(measure, "export_file", lambda model, cache=None: tflite)
     csv_path = tmp_path / "host.csv"
-    code, out, err = run(capsys, "calibrate", "--measure", "host", "--profile", "t",
+    code, out, err = cli("calibrate", "--measure", "host", "--profile", "t",
                          "--out", str(csv_path), "--json")
     assert code == 0, err
     report = json.loads(out)
@@ -202,7 +192,7 @@ def test_measure_host_times_refits_and_saves_both_host_profiles(capsys, tmp_path
         assert runtime in profile.hosts and not profile.models[runtime].clock_scaling
     genome = tmp_path / "tiny.json"
     genome.write_text(tiny_spec.genome.to_json())
-    code, out, _ = run(capsys, "estimate", "--genome", str(genome), "--num-classes",
+    code, out, _ = cli("estimate", "--genome", str(genome), "--num-classes",
                        str(tiny_spec.num_classes), "--target", "host-tflm@t", "--json")
     measured = rows[2].tflm_ms
     assert code == 0 and json.loads(out)["latency_ms"] == pytest.approx(measured, rel=0.5)

@@ -17,14 +17,10 @@ TARGET_KEYS = {"name", "clock_mhz", "sram_bytes", "flash_bytes", "default_ram_bu
                "default_flash_budget", "runtime"}
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
-def test_targets_json(capsys):
-    code, out, _ = run(capsys, "targets", "--json")
+def test_targets_json(cli):
+    code, out, _ = cli("targets", "--json")
     rows = json.loads(out)
     assert code == 0
     assert {r["name"] for r in rows} == {"stm32h7", "esp32", "esp32s3", "host-litert",
@@ -32,8 +28,8 @@ def test_targets_json(capsys):
     assert all(r.keys() >= TARGET_KEYS for r in rows)
 
 
-def test_baselines_json_lists_every_baseline(capsys):
-    code, out, _ = run(capsys, "baselines", "--target", "stm32h7", "--json")
+def test_baselines_json_lists_every_baseline(cli):
+    code, out, _ = cli("baselines", "--target", "stm32h7", "--json")
     rows = json.loads(out)
     assert code == 0
     assert [r["name"] for r in rows] == [b.name for b in list_baselines()]
@@ -44,19 +40,19 @@ def test_baselines_json_lists_every_baseline(capsys):
     assert seed["backbone_params"] == 658_880
 
 
-def test_human_tables_render(capsys):
+def test_human_tables_render(cli):
     for argv in (["targets"], ["baselines"], ["estimate", "etn-w0.35-ssdlite", "--target",
                                               "esp32s3"]):
-        code, out, _ = run(capsys, *argv)
+        code, out, _ = cli(*argv)
         assert code in (0, 1) and out.strip()
 
 
-def test_estimate_exit_codes_follow_the_budget(capsys):
-    code, out, _ = run(capsys, "estimate", "etn-w0.35-ssdlite", "--target", "stm32h7",
+def test_estimate_exit_codes_follow_the_budget(cli):
+    code, out, _ = cli("estimate", "etn-w0.35-ssdlite", "--target", "stm32h7",
                        "--flash", "4MiB", "--ram", "4MiB", "--json")
     row = json.loads(out)
     assert code == 0 and row["fits"] and row["violations"] == []
-    code, out, _ = run(capsys, "estimate", "etn-w0.35-ssdlite", "--target", "stm32h7",
+    code, out, _ = cli("estimate", "etn-w0.35-ssdlite", "--target", "stm32h7",
                        "--flash", "64KiB", "--json")
     row = json.loads(out)
     assert code == 1 and not row["fits"]
@@ -64,18 +60,18 @@ def test_estimate_exit_codes_follow_the_budget(capsys):
     assert row["flash_budget"] == 64 * 1024
 
 
-def test_estimate_genome_file(tmp_path: Path, capsys):
+def test_estimate_genome_file(tmp_path: Path, cli):
     path = tmp_path / "g.json"
     path.write_text(seed_genome(0.5).to_json())
-    code, out, _ = run(capsys, "estimate", "--genome", str(path), "--target", "esp32",
+    code, out, _ = cli("estimate", "--genome", str(path), "--target", "esp32",
                        "--num-classes", "3", "--json")
     row = json.loads(out)
     assert code == (0 if row["fits"] else 1)
     assert row["name"] == "g" and row["num_classes"] == 3 and row["num_priors"] == 6132
 
 
-def test_si_budget_is_noted(capsys):
-    code, out, err = run(capsys, "estimate", "etn-w0.35-ssdlite", "--target", "stm32h7",
+def test_si_budget_is_noted(cli):
+    code, out, err = cli("estimate", "etn-w0.35-ssdlite", "--target", "stm32h7",
                          "--flash", "512KB", "--json")
     row = json.loads(out)
     assert row["flash_budget"] == 512_000
@@ -109,12 +105,12 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
     assert "Traceback" not in err
 
 
-def test_bad_genome_file_is_one_line(tmp_path: Path, capsys):
+def test_bad_genome_file_is_one_line(tmp_path: Path, cli):
     path = tmp_path / "bad.json"
     data = seed_genome(0.5).to_dict()
     data["resolution"] = 100
     path.write_text(json.dumps(data))
-    code, _, err = run(capsys, "estimate", "--genome", str(path), "--target", "stm32h7")
+    code, _, err = cli("estimate", "--genome", str(path), "--target", "stm32h7")
     assert code == 2 and "resolution=100" in err and len(err.strip().splitlines()) == 1
 
 

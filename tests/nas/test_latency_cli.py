@@ -8,19 +8,11 @@ import json
 import pytest
 
 from estimators.targets import list_targets
-from nas.cli import main
 from search_space.baselines import list_baselines
 
 LATENCY_KEYS = {"latency_ms", "latency_ms_low", "latency_ms_high"}
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's own errors exit directly
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(autouse=True)
@@ -30,22 +22,22 @@ def config(tmp_path, monkeypatch):
     return tmp_path / "config"
 
 
-def _estimate(capsys, *extra: str) -> dict:
-    code, out, _ = run(capsys, "estimate", "etn-w0.35-ssdlite", "--json", *extra)
+def _estimate(cli, *extra: str) -> dict:
+    code, out, _ = cli("estimate", "etn-w0.35-ssdlite", "--json", *extra)
     assert code in (0, 1)
     return json.loads(out)
 
 
-def test_estimate_json_has_latency_with_its_band(capsys):
-    row = _estimate(capsys, "--target", "stm32h7")
+def test_estimate_json_has_latency_with_its_band(cli):
+    row = _estimate(cli, "--target", "stm32h7")
     assert row.keys() >= LATENCY_KEYS
     assert 0 < row["latency_ms_low"] <= row["latency_ms"] <= row["latency_ms_high"]
     assert row["latency_clock_mhz"] == 400
 
 
-def test_estimate_at_480_mhz_is_faster(capsys):
-    default = _estimate(capsys, "--target", "stm32h7")
-    fast = _estimate(capsys, "--target", "stm32h7", "--clock", "480")
+def test_estimate_at_480_mhz_is_faster(cli):
+    default = _estimate(cli, "--target", "stm32h7")
+    fast = _estimate(cli, "--target", "stm32h7", "--clock", "480")
     assert fast["latency_ms"] < default["latency_ms"]
     assert fast["latency_ms"] == pytest.approx(default["latency_ms"] * 400 / 480)
     assert fast["latency_clock_mhz"] == 480
@@ -54,29 +46,29 @@ def test_estimate_at_480_mhz_is_faster(capsys):
                                                        default["ram_bytes"])
 
 
-def test_estimate_runtime_changes_the_latency(capsys):
-    xcube = _estimate(capsys, "--target", "stm32h7")
-    ref = _estimate(capsys, "--target", "stm32h7", "--runtime", "tflm-ref")
+def test_estimate_runtime_changes_the_latency(cli):
+    xcube = _estimate(cli, "--target", "stm32h7")
+    ref = _estimate(cli, "--target", "stm32h7", "--runtime", "tflm-ref")
     assert ref["runtime"] == "tflm-ref"
     assert ref["latency_ms"] > 5 * xcube["latency_ms"]
 
 
 @pytest.mark.parametrize("target", ["host-litert", "host-tflm", "esp32", "esp32s3"])
-def test_estimate_on_every_kind_of_target(capsys, target):
-    row = _estimate(capsys, "--target", target)
+def test_estimate_on_every_kind_of_target(cli, target):
+    row = _estimate(cli, "--target", target)
     assert row["target"] == target
     assert 0 < row["latency_ms_low"] <= row["latency_ms"] <= row["latency_ms_high"]
 
 
-def test_human_estimate_shows_latency(capsys):
-    code, out, _ = run(capsys, "estimate", "etn-w0.35-ssdlite", "--target", "esp32")
+def test_human_estimate_shows_latency(cli):
+    code, out, _ = cli("estimate", "etn-w0.35-ssdlite", "--target", "esp32")
     assert code in (0, 1)
     assert "latency at 240 MHz" in out and " ms (" in out
     assert "thin calibration data" in out
 
 
-def test_baselines_json_rows_have_latency(capsys):
-    code, out, _ = run(capsys, "baselines", "--target", "stm32h7", "--json")
+def test_baselines_json_rows_have_latency(cli):
+    code, out, _ = cli("baselines", "--target", "stm32h7", "--json")
     rows = json.loads(out)
     assert code == 0
     assert [r["name"] for r in rows] == [b.name for b in list_baselines()]
@@ -85,8 +77,8 @@ def test_baselines_json_rows_have_latency(capsys):
         assert 0 < r["latency_ms_low"] <= r["latency_ms"] <= r["latency_ms_high"]
 
 
-def test_targets_json_has_latency_calibration(capsys):
-    code, out, _ = run(capsys, "targets", "--json")
+def test_targets_json_has_latency_calibration(cli):
+    code, out, _ = cli("targets", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert code == 0
     assert set(rows) == {t.name for t in list_targets()}
@@ -104,8 +96,8 @@ def test_targets_json_has_latency_calibration(capsys):
     assert h7["runtime"] == "xcubeai" and h7["rows"] >= 8 and not h7["thin_data"]
 
 
-def test_human_targets_table_says_thin(capsys):
-    code, out, _ = run(capsys, "targets")
+def test_human_targets_table_says_thin(cli):
+    code, out, _ = cli("targets")
     assert code == 0 and "THIN" in out
 
 
@@ -117,8 +109,8 @@ def test_human_targets_table_says_thin(capsys):
     (["estimate", "etn-w0.35-ssdlite", "--target", "stm32h7", "--clock", "0"], "invalid clock"),
     (["estimate", "etn-w0.35-ssdlite", "--target", "stm32h7", "--clock", "fast"], "--clock"),
 ])
-def test_bad_target_or_clock_is_one_line_and_exit_2(capsys, argv, needle):
-    code, out, err = run(capsys, *argv)
+def test_bad_target_or_clock_is_one_line_and_exit_2(cli, argv, needle):
+    code, out, err = cli(*argv)
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1 and needle in err

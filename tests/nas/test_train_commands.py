@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from nas.cli import main
 from nas.models import UsageError
 from nas.train_commands import parse_duration
 from objectives.data.demo import DemoConfig, write_demo
@@ -38,25 +37,18 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's own errors exit directly
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
-def test_data_demo_writes_a_coco_dataset(tmp_path, capsys):
+def test_data_demo_writes_a_coco_dataset(tmp_path, cli):
     out = tmp_path / "demo"
-    code, stdout, _ = run(capsys, "data", "demo", "--out", str(out), "--size", "small",
+    code, stdout, _ = cli("data", "demo", "--out", str(out), "--size", "small",
                           "--num-train", "5", "--num-val", "2", "--seed", "4", "--json")
     row = json.loads(stdout)
     assert code == 0 and row["out_dir"] == str(out) and row["num_train"] == 5
     assert row["classes"] == ["circle", "square", "triangle"]
     assert len(json.loads((out / "train.json").read_text())["images"]) == 5
     assert len(list((out / "val").iterdir())) == 2
-    code, _, err = run(capsys, "data", "demo", "--out", str(out))
+    code, _, err = cli("data", "demo", "--out", str(out))
     assert code == 2 and "not an empty directory" in err and len(err.strip().splitlines()) == 1
 
 
@@ -74,29 +66,29 @@ def test_data_demo_writes_a_coco_dataset(tmp_path, capsys):
     (["evaluate", "/nonexistent/last.pt"], "not found"),
     (["data"], "ACTION"),
 ])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, data, argv, needle):
+def test_bad_input_is_one_line_and_exit_2(tmp_path, cli, monkeypatch, data, argv, needle):
     monkeypatch.chdir(tmp_path)
     argv = [str(data) if a == "D" else a for a in argv]
-    code, _, err = run(capsys, *argv)
+    code, _, err = cli(*argv)
     assert code == 2, err
     assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "X").exists()  # nothing half-written
 
 
-def test_resolution_applies_to_baselines_only_through_a_genome(tmp_path, capsys, data):
-    code, _, err = run(capsys, "train", "etn-w0.35-ssdlite", "--resolution", "128", "--data",
+def test_resolution_applies_to_baselines_only_through_a_genome(tmp_path, cli, data):
+    code, _, err = cli("train", "etn-w0.35-ssdlite", "--resolution", "128", "--data",
                        str(data), "--out", str(tmp_path / "x"))
     assert code == 2 and "applies to --genome models" in err
 
 
-def test_broken_annotations_name_the_entry_and_the_flag(tmp_path, capsys, data):
+def test_broken_annotations_name_the_entry_and_the_flag(tmp_path, cli, data):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "train").symlink_to(data / "train")
     anns = json.loads((data / "train.json").read_text())
     anns["annotations"][0]["bbox"][2] = 0
     (broken / "train.json").write_text(json.dumps(anns))
-    code, _, err = run(capsys, "train", "etn-w0.35-ssdlite", "--data", str(broken), "--out",
+    code, _, err = cli("train", "etn-w0.35-ssdlite", "--data", str(broken), "--out",
                        str(tmp_path / "x"), *FAST)
     assert code == 2 and "annotation id 1" in err and "--bad-annotations skip" in err
     assert len(err.strip().splitlines()) == 1
@@ -111,9 +103,9 @@ def test_durations():
 
 
 @pytest.mark.slow
-def test_train_then_evaluate_then_resume(tmp_path, capsys, data, genome):
+def test_train_then_evaluate_then_resume(tmp_path, cli, data, genome):
     out = tmp_path / "run"
-    code, stdout, err = run(capsys, "train", "--genome", str(genome), "--resolution", "96",
+    code, stdout, err = cli("train", "--genome", str(genome), "--resolution", "96",
                             "--data", str(data), "--out", str(out), "--json", *FAST)
     assert code == 0, err
     row = json.loads(stdout)
@@ -121,7 +113,7 @@ def test_train_then_evaluate_then_resume(tmp_path, capsys, data, genome):
     assert row["epochs"] == 1 and row["stopped_by"] == "epochs" and row["num_images"] == 4
     assert Path(row["checkpoint"]) == out / "last.pt" and (out / "summary.json").is_file()
 
-    code, stdout, err = run(capsys, "evaluate", str(out / "last.pt"), "--data", str(data),
+    code, stdout, err = cli("evaluate", str(out / "last.pt"), "--data", str(data),
                             "--json")
     assert code == 0, err
     evaluation = json.loads(stdout)
@@ -129,28 +121,28 @@ def test_train_then_evaluate_then_resume(tmp_path, capsys, data, genome):
     assert evaluation["map"] == row["map"] and evaluation["input_size"] == 96
     assert set(evaluation["per_class_ap50"]) == {"circle", "square", "triangle"}
 
-    code, stdout, err = run(capsys, "train", "--out", str(out), "--resume", "--json")
+    code, stdout, err = cli("train", "--out", str(out), "--resume", "--json")
     assert code == 0, err
     assert json.loads(stdout)["stopped_by"] == "already-finished"
-    code, _, err = run(capsys, "train", "--out", str(out), "--resume", "--epochs", "3")
+    code, _, err = cli("train", "--out", str(out), "--resume", "--epochs", "3")
     assert code == 2 and "epochs=3 differs" in err
 
-    code, stdout, _ = run(capsys, "evaluate", str(out / "last.pt"), "--data", str(data))
+    code, stdout, _ = cli("evaluate", str(out / "last.pt"), "--data", str(data))
     assert code == 0 and "AP50" in stdout
 
 
-def test_evaluate_a_tflite_needs_the_export_module(tmp_path, capsys, monkeypatch):
+def test_evaluate_a_tflite_needs_the_export_module(tmp_path, cli, monkeypatch):
     # None in sys.modules makes the import fail, as it did before the export module existed.
     monkeypatch.setitem(sys.modules, "nas.detector", None)
     path = tmp_path / "m.tflite"
     path.write_bytes(b"")
-    code, _, err = run(capsys, "evaluate", str(path))
+    code, _, err = cli("evaluate", str(path))
     assert code == 2 and "int8 evaluation needs the export module" in err
 
 
-def test_corrupt_checkpoint_is_one_line(tmp_path, capsys):
+def test_corrupt_checkpoint_is_one_line(tmp_path, cli):
     path = tmp_path / "last.pt"
     path.write_bytes(b"garbage")
-    code, _, err = run(capsys, "evaluate", str(path))
+    code, _, err = cli("evaluate", str(path))
     assert code == 2 and "last.pt' is not a readable checkpoint" in err
     assert len(err.strip().splitlines()) == 1

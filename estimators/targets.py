@@ -44,8 +44,9 @@ class Runtime:
 
     def __post_init__(self) -> None:
         # Zero is allowed for host runtimes, which load as shared libraries outside any budget.
-        _require_positive(f"runtime {self.name!r} code_flash_bytes", self.code_flash_bytes + 1)
-        _require_positive(f"runtime {self.name!r} ram_bytes", self.ram_bytes + 1)
+        _require_positive(f"runtime {self.name!r} code_flash_bytes", self.code_flash_bytes,
+                          minimum=0)
+        _require_positive(f"runtime {self.name!r} ram_bytes", self.ram_bytes, minimum=0)
         if not self.source.strip():
             raise TargetError(f"runtime {self.name!r} has no source for its figures")
 
@@ -126,9 +127,10 @@ class Target:
         return f"{self.name}@{self.profile}" if self.profile else self.name
 
 
-def _require_positive(what: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise TargetError(f"{what} must be a positive int, got {value!r}")
+def _require_positive(what: str, value: object, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise TargetError(f"{what} must be {kind}, got {value!r}")
 
 
 # ---------------------------------------------------------------------------------------------

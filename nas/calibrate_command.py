@@ -30,8 +30,8 @@ from estimators.latency.profiles import (
     save_profile,
     saved_profiles,
 )
-from estimators.targets import Target, get_target
-from nas.command import EXIT_OK, Command, Output, target_arguments
+from estimators.targets import Target
+from nas.command import EXIT_OK, Command, Output, target_arguments, target_from_args
 from nas.models import UsageError
 
 HOST_METHOD = "measured on this machine by `tinynas calibrate --measure host`; band = " \
@@ -80,11 +80,7 @@ def _profile_name(args: argparse.Namespace, default: str | None) -> str:
 def _start(args: argparse.Namespace) -> tuple[Target, str]:
     """The target to refit from and the profile to save: ``T@NAME`` refits that profile if
     it exists, else starts from the shipped coefficients and creates it."""
-    target = get_target(args.target)
-    if args.runtime:
-        target = target.with_runtime(args.runtime)
-    if args.clock is not None:
-        target = target.with_clock(args.clock)
+    target = target_from_args(args)
     name = _profile_name(args, target.profile or None)
     if target.profile and target.profile not in saved_profiles(target.name):
         target = replace(target, profile="")
@@ -199,7 +195,7 @@ def _refit_host(runtime: str, runs: list[Any], name: str) -> dict[str, Any]:
     from nas.calibrate import measure
 
     split = {s: [r for r in runs if r.split == s] for s in (measure.FIT, measure.HOLDOUT)}
-    x = {s: np.array([r.features() for r in rs]) for s, rs in split.items()}
+    x = {s: measure.feature_matrix(rs) for s, rs in split.items()}
     y = {s: np.array([getattr(r, f"{runtime}_ms") for r in rs]) for s, rs in split.items()}
     host: HostModel = fit_host(runtime, x[measure.FIT], y[measure.FIT], runs[0].environment())
     shipped = shipped_host_models()[runtime]

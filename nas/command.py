@@ -69,12 +69,18 @@ def target_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--ram", help="RAM budget, e.g. 256KiB")
 
 
-def resolve_target(args: argparse.Namespace, out: Output) -> tuple[Target, Budgets]:
+def target_from_args(args: argparse.Namespace) -> Target:
+    """--target (with any @profile), --runtime and --clock, not yet checked for a profile."""
     target = get_target(args.target)
     if args.runtime:
         target = target.with_runtime(args.runtime)
     if getattr(args, "clock", None) is not None:
         target = target.with_clock(args.clock)
+    return target
+
+
+def resolve_target(args: argparse.Namespace, out: Output) -> tuple[Target, Budgets]:
+    target = target_from_args(args)
     _, model = models_for(target)  # an unknown profile or uncalibrated runtime fails here
     if target.profile and getattr(args, "clock", None) is None and model.clock_scaling:
         target = target.with_clock(model.clock_mhz)  # the clock the profile was measured at

@@ -31,10 +31,6 @@ GOAL_WITHIN_10 = 0.95
 SPEED_BOUND_MS = 5.0
 
 
-def _features(runs: list[Any]) -> np.ndarray:
-    return np.array([r.features() for r in runs])
-
-
 def _macs_line(fit_runs: list[Any], y: np.ndarray) -> np.ndarray:
     from estimators.latency.fit import fit_relative
 
@@ -44,11 +40,11 @@ def _macs_line(fit_runs: list[Any], y: np.ndarray) -> np.ndarray:
 def host_accuracy(runs: list[Any]) -> dict[str, Any]:
     from estimators.latency.fit import ErrorSummary, relative_errors
     from estimators.latency.predictor import band, shipped_host_models
-    from nas.calibrate.measure import FIT, HOLDOUT
+    from nas.calibrate.measure import FIT, HOLDOUT, feature_matrix
 
     fit = [r for r in runs if r.split == FIT]
     hold = [r for r in runs if r.split == HOLDOUT]
-    x_hold = _features(hold)
+    x_hold = feature_matrix(hold)
     report = {}
     for rt, host in shipped_host_models().items():
         truth = np.array([getattr(r, f"{rt}_ms") for r in hold])

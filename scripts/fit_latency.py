@@ -50,16 +50,12 @@ H7_METHOD = ("X-CUBE-AI prediction x {ratio:.2f}, the same network (mcunet-in3) 
              "{lo:.2f}-{hi:.2f} implied by the table's cycles/MAC ranges. No board run of ours")
 
 
-def host_features(runs: list[Any]) -> np.ndarray:
-    return np.array([r.features() for r in runs])
-
-
 def fit_hosts(runs: list[Any]) -> dict[str, Any]:
     from estimators.latency.fit import fit_host
-    from nas.calibrate.measure import FIT
+    from nas.calibrate.measure import FIT, feature_matrix
 
     fit = [r for r in runs if r.split == FIT]
-    x = host_features(fit)
+    x = feature_matrix(fit)
     env = runs[0].environment()
     return {rt: fit_host(rt, x, np.array([getattr(r, f"{rt}_ms") for r in fit]), env)
             for rt in ("litert", "tflm")}

@@ -151,24 +151,36 @@ def _untie(c: np.ndarray) -> np.ndarray:
     return np.array([c[0], c[0], c[1], c[2]])
 
 
+# Below this many runs, four group weights would chase the noise: a model fitted on fewer is
+# thin, and a user's refit scales the previous prediction instead.
+FULL_REFIT_ROWS = 8
+
+
+def _fit_tied(host: HostModel, x: np.ndarray, ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group weights (conv and depthwise tied) + fixed cost, and their leave-one-out errors."""
+    g = _tied(group_matrix(host, x))
+    return _untie(fit_relative(g, ms)), loo_errors(g, ms)
+
+
 def fit_board(target: str, runtime: str, host: HostModel, x: np.ndarray, ms: np.ndarray,
               clock_mhz: int, method: str) -> LatencyModel:
     """Board ms at ``clock_mhz`` = weight x host (conv + depthwise) ms + weight x host other
     ms + fixed, fitted on board runs; the band is the leave-one-out error range."""
-    g = _tied(group_matrix(host, x))
-    loo = loo_errors(g, ms)
-    return _as_model(target, runtime, host, _untie(fit_relative(g, ms)), clock_mhz,
-                     (float(loo.min()), float(loo.max())), len(ms), len(ms) < 8, method,
+    c, loo = _fit_tied(host, x, ms)
+    return _as_model(target, runtime, host, c, clock_mhz, (float(loo.min()), float(loo.max())),
+                     len(ms), len(ms) < FULL_REFIT_ROWS, method,
                      {"loo": ErrorSummary.of(loo).to_dict()})
+
+
+def _host_totals(host: HostModel, x: np.ndarray) -> np.ndarray:
+    return np.atleast_2d(x) @ np.asarray(host.coefficients)
 
 
 def fit_scale(target: str, runtime: str, host: HostModel, x: np.ndarray, ms: np.ndarray,
               clock_mhz: int, error_range: tuple[float, float], method: str) -> LatencyModel:
     """One factor on the host's whole prediction: all a single board run can support. The
     band cannot come from its own data and is given (see ``single_run_error_range``)."""
-    g = group_matrix(host, x)
-    totals = g[:, :3].sum(axis=1)
-    s = float(fit_relative(totals[:, None], ms)[0])
+    s = float(fit_relative(_host_totals(host, x)[:, None], ms)[0])
     return _as_model(target, runtime, host, np.array([s, s, s, 0.0]), clock_mhz, error_range,
                      len(ms), True, method, {})
 
@@ -177,7 +189,7 @@ def single_run_error_range(host: HostModel, x: np.ndarray, ms: np.ndarray
                            ) -> tuple[float, float]:
     """What a one-run scale fit does on a board with many runs: for every run, scale the
     host prediction to match it and predict every other run; the range of those errors."""
-    totals = group_matrix(host, x)[:, :3].sum(axis=1)
+    totals = _host_totals(host, x)
     errors = [relative_errors(totals[i] * ms[j] / totals[j], ms[i])
               for j in range(len(ms)) for i in range(len(ms)) if i != j]
     return float(np.min(errors)), float(np.max(errors))
@@ -197,9 +209,6 @@ def scaled(model: LatencyModel, ratio: float, ratio_range: tuple[float, float], 
 
 # -- a user's own board runs ------------------------------------------------------------------
 
-FULL_REFIT_ROWS = 8  # below this, one scale factor: four group weights would chase the noise
-
-
 @dataclass(frozen=True)
 class Refit:
     model: LatencyModel
@@ -218,8 +227,7 @@ def refit(model: LatencyModel, host: HostModel, x: np.ndarray, ms: np.ndarray,
     before = np.array([model.predict(host, row, clock_mhz).ms for row in x])
     if len(ms) >= FULL_REFIT_ROWS:
         how = f"refitted on {len(ms)} user runs: compute / other weights + fixed"
-        g = _tied(group_matrix(host, x))
-        c, loo = _untie(fit_relative(g, ms)), loo_errors(g, ms)
+        c, loo = _fit_tied(host, x, ms)
     else:
         how = f"scaled to {len(ms)} user run(s): one factor on the previous prediction"
         ratio = model.clock_mhz / clock_mhz if model.clock_scaling else 1.0

@@ -241,21 +241,25 @@ def time_file(tflite: bytes, runs: int = DEFAULT_RUNS, into: Timings | None = No
     return timings
 
 
-def _run(model: Planned, tflite: bytes, timings: Timings, env: Environment) -> Run:
+def _identity(model: Planned, tflite: bytes) -> dict[str, Any]:
+    """A row's fields that do not change between rounds (lowering and hashing happen once)."""
     from estimators.counting import macs
 
     arch = model.spec.lower()
-    return Run(schema=SCHEMA, name=model.name, split=model.split,
-               spec=json.dumps(model.spec.to_dict(), sort_keys=True),
-               input_size=arch.input_size, macs=macs(arch.graph), tflite_bytes=len(tflite),
-               tflite_sha256=hashlib.sha256(tflite).hexdigest(), runs=len(timings.tflm),
-               **timings.stats(), **asdict(env))
+    return {"schema": SCHEMA, "name": model.name, "split": model.split,
+            "spec": json.dumps(model.spec.to_dict(), sort_keys=True),
+            "input_size": arch.input_size, "macs": macs(arch.graph),
+            "tflite_bytes": len(tflite), "tflite_sha256": hashlib.sha256(tflite).hexdigest()}
+
+
+def _run(identity: dict[str, Any], timings: Timings, env: Environment) -> Run:
+    return Run(**identity, runs=len(timings.tflm), **timings.stats(), **asdict(env))
 
 
 def measure_one(model: Planned, env: Environment, runs: int = DEFAULT_RUNS,
                 cache: Path | None = None) -> Run:
     tflite = export_file(model, cache)
-    return _run(model, tflite, time_file(tflite, runs), env)
+    return _run(_identity(model, tflite), time_file(tflite, runs), env)
 
 
 def measure(models: list[Planned], runs: int = DEFAULT_RUNS, cache: Path | None = None,
@@ -269,12 +273,20 @@ def measure(models: list[Planned], runs: int = DEFAULT_RUNS, cache: Path | None 
     env = Environment.current()
     files = [export_file(model, cache) for model in models]
     timings = [Timings() for _ in models]
+    identities = [_identity(m, f) for m, f in zip(models, files, strict=True)]
     rows: dict[int, Run] = {}
     for _ in range(rounds):
-        for i, (model, tflite) in enumerate(zip(models, files, strict=True)):
-            rows[i] = _run(model, tflite, time_file(tflite, runs, timings[i]), env)
+        for i, tflite in enumerate(files):
+            rows[i] = _run(identities[i], time_file(tflite, runs, timings[i]), env)
             done(rows[i], [rows[k] for k in sorted(rows)])
     return [rows[k] for k in sorted(rows)]
+
+
+def feature_matrix(runs: Iterable[Run]) -> Any:
+    """One row of latency features per run (``numpy`` array), recomputed from the specs."""
+    import numpy as np
+
+    return np.array([run.features() for run in runs])
 
 
 def write_runs(rows: Iterable[Run], path: Path) -> None:

@@ -51,12 +51,21 @@ def _load(data: bytes) -> schema.ModelT:
     return model
 
 
-def _kind(model: schema.ModelT, op: schema.OperatorT) -> str:
+def builtin_code(model: schema.ModelT, op: schema.OperatorT) -> int:
+    """The operator's builtin code. Works on the object API of either schema module (LiteRT's
+    here, TensorFlow's in ``rewrite``): they are the same tables."""
     code = model.operatorCodes[op.opcodeIndex]
     # Builtins past 127 live in builtinCode only; older files fill deprecatedBuiltinCode only.
-    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
+def op_kind(model: schema.ModelT, op: schema.OperatorT) -> str:
+    """The operator's name as the deployed graph spells it (``CONV_2D``); a custom op's own
+    name ("CUSTOM" alone would hide which op it is)."""
+    builtin = builtin_code(model, op)
+    code = model.operatorCodes[op.opcodeIndex]
     if builtin == schema.BuiltinOperator.CUSTOM and code.customCode:
-        return code.customCode.decode()  # "CUSTOM" alone would hide which op it is
+        return code.customCode.decode()
     return _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
 
 
@@ -114,7 +123,7 @@ def _kernel(model: schema.ModelT, op: schema.OperatorT) -> Kernel:
     # Weighted ops take (input, filter[, bias]): the filter is operand 1.
     weights = tensors[inputs[1]] if len(inputs) > 1 and inputs[1] >= 0 else None
     out_shape = _shape(tensors[outputs[0]]) if outputs else ()
-    kind = _kind(model, op)
+    kind = op_kind(model, op)
     kernel, stride = _window(op, weights)
     count = _MACS.get(kind)
     macs = count(math.prod(out_shape), _shape(weights)) if count and weights is not None else 0

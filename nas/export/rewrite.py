@@ -25,6 +25,8 @@ import flatbuffers
 import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema
 
+from nas.export.inspect import builtin_code, op_kind
+
 TFLITE_IDENTIFIER = b"TFL3"
 BUFFER_ALIGNMENT = 16
 # DEPTHWISE_CONV_2D version 3 is the per-channel int8 kernel (what the converter emits).
@@ -60,19 +62,6 @@ def _opcode_index(model: schema.ModelT, builtin: int, version: int) -> int:
     return len(model.operatorCodes) - 1
 
 
-_OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-
-
-def _builtin(model: schema.ModelT, op: schema.OperatorT) -> int:
-    code = model.operatorCodes[op.opcodeIndex]
-    return max(code.builtinCode, code.deprecatedBuiltinCode)
-
-
-def op_kind(model: schema.ModelT, op: schema.OperatorT) -> str:
-    """The builtin operator's name, as the deployed graph spells it (``CONV_2D``)."""
-    return _OP_NAMES[_builtin(model, op)]
-
-
 def _is_grouped_depthwise(sg: schema.SubGraphT, op: schema.OperatorT) -> bool:
     x, w = sg.tensors[op.inputs[0]], sg.tensors[op.inputs[1]]
     channels, out_channels = int(x.shape[3]), int(w.shape[0])
@@ -105,7 +94,7 @@ def depthwise_from_grouped(model: schema.ModelT) -> int:
     sg = model.subgraphs[0]
     buffer_users = Counter(t.buffer for t in sg.tensors)
     candidates = [op for op in sg.operators
-                  if _builtin(model, op) == schema.BuiltinOperator.CONV_2D
+                  if builtin_code(model, op) == schema.BuiltinOperator.CONV_2D
                   and _is_grouped_depthwise(sg, op)]
     if not candidates:
         return 0

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from tensorflow.lite.python import schema_py_generated as schema
 
 from estimators.deploy import ACTIVATION, DeployedGraph
-from nas.export.rewrite import op_kind
+from nas.export.inspect import op_kind
 
 
 class ScheduleError(RuntimeError):

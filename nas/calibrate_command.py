@@ -49,6 +49,10 @@ class CalibrateCommand(Command):
         parser.add_argument("--measure", choices=("host",),
                             help="measure this machine instead (LiteRT and TFLite Micro)")
         parser.add_argument("--profile", help="name to save the calibration under")
+        parser.add_argument("--storage", metavar="URL", help="study storage for "
+                            "study:NAME/trial:N rows (default sqlite:///RUNS_DIR/tinynas.db)")
+        parser.add_argument("--runs-dir", default="runs", metavar="DIR",
+                            help="the search's runs directory (default ./runs)")
         parser.add_argument("--genomes", type=int, default=12,
                             help="--measure host: sampled genomes to fit on (default 12)")
         parser.add_argument("--holdout", type=int, default=6,
@@ -87,12 +91,25 @@ def _start(args: argparse.Namespace) -> tuple[Target, str]:
     return target, name
 
 
+def _trial_exports(args: argparse.Namespace) -> Any:
+    """Resolves ``study:NAME/trial:N`` rows in the study storage ``--storage``/``--runs-dir``
+    name (Optuna loads only when a row needs it)."""
+
+    def export_dir(study_name: str, number: int) -> Path:
+        from nas.search.storage import open_study
+        from nas.search.trials import export_dir_of
+
+        return export_dir_of(open_study(study_name, args.storage, Path(args.runs_dir)), number)
+
+    return export_dir
+
+
 def _from_measurements(args: argparse.Namespace, out: Output) -> int:
     from nas.calibrate.user import MeasurementsError, read_measurements
 
     target, name = _start(args)
     try:
-        rows = read_measurements(args.measurements)
+        rows = read_measurements(args.measurements, _trial_exports(args))
     except MeasurementsError as exc:  # imported here: it loads LiteRT's flatbuffer schema
         raise UsageError(str(exc)) from None
     host, model = models_for(target)

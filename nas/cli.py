@@ -27,7 +27,9 @@ from nas.command import (
 from nas.export_command import ExportCommand
 from nas.models import resolve_model
 from nas.rows import model_row
+from nas.search_command import SearchCommand
 from nas.train_commands import DataCommand, EvaluateCommand, TrainCommand
+from nas.views_command import ParetoCommand, ShowCommand
 from search_space.baselines import get_baseline, list_baselines
 
 
@@ -88,7 +90,8 @@ class EstimateCommand(Command):
 
 COMMANDS: dict[str, type[Command]] = {
     cmd.name: cmd for cmd in (TargetsCommand, BaselinesCommand, EstimateCommand, DataCommand,
-                              TrainCommand, EvaluateCommand, ExportCommand, CalibrateCommand)
+                              TrainCommand, EvaluateCommand, ExportCommand, CalibrateCommand,
+                              SearchCommand, ParetoCommand, ShowCommand)
 }
 
 

@@ -7,7 +7,8 @@ import argparse
 import json
 import sys
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Console
 
@@ -22,6 +23,9 @@ from objectives.data.dataset import DatasetError
 from objectives.train import TrainError
 from search_space.baselines import BaselineError
 from search_space.genome import GenomeError
+
+if TYPE_CHECKING:
+    from nas.search.trials import TrialModel
 
 EXIT_OK, EXIT_DOES_NOT_FIT, EXIT_USAGE = 0, 1, 2
 # Errors that mean "the user asked for something invalid", never a bug of ours.
@@ -96,16 +100,40 @@ def resolve_target(args: argparse.Namespace, out: Output) -> tuple[Target, Budge
     return target, Budgets.for_target(target, sizes.get("flash"), sizes.get("ram"))
 
 
+def study_arguments(parser: argparse.ArgumentParser, default_study: str | None) -> None:
+    """--study, --storage, --runs-dir: where a search study lives (see `tinynas search`)."""
+    parser.add_argument("--study", default=default_study,
+                        help="a search study" + (f" (default {default_study})" if default_study
+                                                 else " (with --trial)"))
+    parser.add_argument("--storage", metavar="URL",
+                        help="Optuna storage URL: sqlite:///F.db, postgresql://..., or a "
+                        "journal file (default sqlite:///RUNS_DIR/tinynas.db)")
+    parser.add_argument("--runs-dir", default="runs", metavar="DIR",
+                        help="the search's runs directory (default ./runs)")
+
+
 def model_arguments(parser: argparse.ArgumentParser, what: str = "a baseline name") -> None:
     """BASELINE | --genome FILE | --study S --trial N: how a command names its model."""
     parser.add_argument("baseline", nargs="?", help=f"{what} (see `baselines`)")
     parser.add_argument("--genome", metavar="FILE", help="a genome JSON file instead")
-    parser.add_argument("--study", help="a search study (with --trial)")
-    parser.add_argument("--trial", type=int, help="a trial number of --study")
+    parser.add_argument("--trial", type=int, metavar="N", help="a trial number of --study")
+    study_arguments(parser, default_study=None)
 
 
-def refuse_study(args: argparse.Namespace, instead: str) -> None:
-    """--study/--trial are accepted by the parsers today and refused until the search lands."""
-    if args.study is not None or args.trial is not None:
-        raise UsageError(f"--study/--trial: studies arrive with the search (issue 6); name "
-                         f"{instead}")
+def study_model(args: argparse.Namespace, need_checkpoint: bool) -> TrialModel | None:
+    """The model ``--study S --trial N`` names (its checkpoint too, once trained); None when
+    neither is given. ``need_checkpoint``: a trial never trained is refused (exit 2)."""
+    if args.study is None and args.trial is None:
+        return None
+    if args.study is None or args.trial is None:
+        raise UsageError("--study and --trial go together: --study NAME --trial N (trial "
+                         "numbers: `tinynas pareto --study NAME --all`)")
+    if getattr(args, "baseline", None) is not None or getattr(args, "genome", None):
+        raise UsageError("name one model: a BASELINE, --genome FILE or --study/--trial, not "
+                         "several")
+    # Imported here: Optuna and SQLAlchemy load only for commands that name a study.
+    from nas.search.storage import open_study
+    from nas.search.trials import trial_model
+
+    study = open_study(args.study, args.storage, Path(args.runs_dir))
+    return trial_model(study, args.trial, need_checkpoint)

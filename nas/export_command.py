@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -19,8 +20,8 @@ from nas.command import (
     Command,
     Output,
     model_arguments,
-    refuse_study,
     resolve_target,
+    study_model,
     target_arguments,
 )
 from nas.export.files import check_out_dir
@@ -28,27 +29,32 @@ from nas.models import UsageError, resolve_spec
 from search_space.model import as_if_trained
 from search_space.spec import ModelSpec
 
+if TYPE_CHECKING:
+    from nas.search.trials import TrialModel
+
 # Export ran but the result is unusable (conversion or int8 parity failed): nothing written.
 EXIT_EXPORT_FAILED = 3
+DEFAULT_TARGET = "stm32h7"
 STEPS = 5
 
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
     model_arguments(parser)
-    parser.add_argument("--checkpoint", help="trained weights (`tinynas train`); without one, "
-                        "random weights with trained-like BatchNorm statistics (sizes and "
-                        "latency are meaningful, outputs are not)")
+    parser.add_argument("--checkpoint", help="trained weights (`tinynas train`; --study/--trial "
+                        "use the trial's own once trained); without one, random weights with "
+                        "trained-like BatchNorm statistics (sizes and latency are meaningful, "
+                        "outputs are not)")
     parser.add_argument("--num-classes", type=int,
                         help="foreground classes when there is no checkpoint (default: the "
                              "baseline's, 20 for a genome)")
 
 
-def _spec_and_weights(args: argparse.Namespace) -> tuple[ModelSpec, Any, tuple[str, ...], str]:
+def _spec_and_weights(args: argparse.Namespace, trial: TrialModel | None,
+                      checkpoint: str | None) -> tuple[ModelSpec, Any, tuple[str, ...], str]:
     """(spec, net, class names, where the weights come from)."""
-    refuse_study(args, "a BASELINE, --genome FILE or --checkpoint CKPT")
-    named = args.baseline is not None or args.genome is not None
-    if args.checkpoint is None:
-        spec = resolve_spec(args.baseline, args.genome, args.num_classes)
+    named = args.baseline is not None or args.genome is not None or trial is not None
+    if checkpoint is None:
+        spec = _named_spec(args, trial, args.num_classes)
         names = tuple(f"class_{i + 1}" for i in range(spec.num_classes))
         net = as_if_trained(spec.build()).eval()
         return spec, net, names, ("untrained: random weights, BatchNorm statistics drawn like "
@@ -56,34 +62,68 @@ def _spec_and_weights(args: argparse.Namespace) -> tuple[ModelSpec, Any, tuple[s
                                   "outputs are not)")
     from objectives.checkpoint import load_checkpoint
 
-    ckpt = load_checkpoint(args.checkpoint)
+    ckpt = load_checkpoint(checkpoint)
     if named:
-        wanted = resolve_spec(args.baseline, args.genome, ckpt.spec.num_classes)
+        wanted = _named_spec(args, trial, ckpt.spec.num_classes)
         if wanted.lower().graph != ckpt.spec.lower().graph:
-            raise UsageError(f"--checkpoint '{args.checkpoint}' holds {ckpt.spec.label}, not "
+            raise UsageError(f"--checkpoint '{checkpoint}' holds {ckpt.spec.label}, not "
                              f"{wanted.label}; drop the model name or pick its checkpoint")
     if args.num_classes is not None and args.num_classes != ckpt.spec.num_classes:
         raise UsageError(f"--num-classes {args.num_classes}: the checkpoint has "
                          f"{ckpt.spec.num_classes} classes")
     return (ckpt.spec, ckpt.build_model(), tuple(ckpt.class_names),
-            f"checkpoint {args.checkpoint} (epoch {ckpt.epoch})")
+            f"checkpoint {checkpoint} (epoch {ckpt.epoch})")
 
 
-def _training_images(args: argparse.Namespace, out: Output) -> Path | None:
+def _named_spec(args: argparse.Namespace, trial: TrialModel | None,
+                num_classes: int | None) -> ModelSpec:
+    if trial is None:
+        return resolve_spec(args.baseline, args.genome, num_classes)
+    if num_classes is not None and num_classes < 1:
+        raise UsageError(f"--num-classes {num_classes}: must be a positive integer")
+    return dataclasses.replace(trial.spec, num_classes=num_classes or trial.spec.num_classes)
+
+
+def _checkpoint(args: argparse.Namespace, trial: TrialModel | None) -> str | None:
+    """--checkpoint, else the trained checkpoint of --study/--trial (when it has one)."""
+    if args.checkpoint is not None:
+        return args.checkpoint
+    return None if trial is None or trial.checkpoint is None else str(trial.checkpoint)
+
+
+def _training_images(checkpoint: str | None, out: Output) -> Path | None:
     """Without --calib, a checkpoint's own training data calibrates the quantisation: the
     activation ranges of the images it will see (synthetic scenes can be far off: a trained
     detector's scores lost all parity with them in our tests)."""
-    if args.checkpoint is None:
+    if checkpoint is None:
         return None
     from objectives.checkpoint import load_checkpoint
 
-    root = load_checkpoint(args.checkpoint).data.get("root")
+    root = load_checkpoint(checkpoint).data.get("root")
     if root and Path(root).is_dir():
         out.note(f"calibrating on the checkpoint's training data {root} (--calib to change)")
         return Path(root)
     out.note("the checkpoint's training data is gone: calibrating on synthetic scenes; give "
              "--calib DIR with images like the deployment's for a faithful int8 file")
     return None
+
+
+def _study_target(args: argparse.Namespace, trial: TrialModel | None, out: Output) -> None:
+    """A search trial is judged on its study's board, runtime, clock and budgets, unless the
+    command line says otherwise; anything else on the default board."""
+    config = trial.config if trial is not None else None
+    if not config:
+        args.target = args.target or DEFAULT_TARGET
+        return
+    if args.target is None:
+        args.target = config["target"]
+        args.runtime = args.runtime or config["runtime"]
+        args.clock = args.clock if args.clock is not None else config["clock_mhz"]
+    for key in ("flash", "ram"):
+        if getattr(args, key) is None:
+            setattr(args, key, str(config[f"{key}_budget"]))
+    out.note(f"{trial.label}: judged on {args.target} with flash {args.flash} B, RAM "
+             f"{args.ram} B (the study's; --target/--flash/--ram to change)")
 
 
 class _Progress:
@@ -115,16 +155,21 @@ class ExportCommand(Command):
         parser.add_argument("--calib", help="folder of images to calibrate the int8 "
                             "quantisation (default: synthetic scenes)")
         target_arguments(parser, required=False)
+        # None, not the board: a --study trial defaults to its study's board (_study_target).
+        parser.set_defaults(target=None)
 
     def run(self, args: argparse.Namespace, out: Output) -> int:
+        trial = study_model(args, need_checkpoint=False)
+        _study_target(args, trial, out)
         target, budgets = resolve_target(args, out)
         out_dir = Path(args.out)
         check_out_dir(out_dir)
         calib = Path(args.calib) if args.calib else None
         if calib is not None and not calib.is_dir():
             raise UsageError(f"--calib '{calib}' is not a directory of images")
-        spec, net, names, weights = _spec_and_weights(args)
-        calib = calib or _training_images(args, out)
+        checkpoint = _checkpoint(args, trial)
+        spec, net, names, weights = _spec_and_weights(args, trial, checkpoint)
+        calib = calib or _training_images(checkpoint, out)
         from nas.export import pipeline  # TensorFlow: only once the input is known to be good
 
         request = pipeline.ExportRequest(spec, target, budgets, net, names, weights, calib)

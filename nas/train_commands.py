@@ -12,12 +12,19 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich import box
 from rich.table import Table
 
-from nas.command import EXIT_OK, Command, Output, model_arguments, refuse_study
+from nas.command import (
+    EXIT_OK,
+    Command,
+    Output,
+    model_arguments,
+    study_arguments,
+    study_model,
+)
 from nas.models import UsageError, resolve_spec
 from objectives.augment import AUGMENT_PRESETS
 from objectives.data import FORMATS, ON_ERROR, BrokenEntryError, DetectionDataset, has_split
@@ -35,6 +42,9 @@ from objectives.train import (
     train,
 )
 from search_space.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from nas.search.trials import TrialModel
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms])", re.IGNORECASE)
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
@@ -172,7 +182,7 @@ class TrainCommand(Command):
     def run(self, args: argparse.Namespace, out: Output) -> int:
         from objectives.checkpoint import load_checkpoint
 
-        refuse_study(args, "a BASELINE or --genome FILE")
+        trial = study_model(args, need_checkpoint=False)
         budget = parse_duration(args.time_budget) if args.time_budget else None
         out_dir = Path(args.out)
         ckpt = None
@@ -180,9 +190,9 @@ class TrainCommand(Command):
             if not (out_dir / CHECKPOINT_NAME).is_file():
                 raise TrainError(f"--resume: no checkpoint '{out_dir / CHECKPOINT_NAME}'")
             ckpt = load_checkpoint(out_dir / CHECKPOINT_NAME)
-        elif args.baseline is None and args.genome is None:
-            raise UsageError("name exactly one model: a BASELINE name or --genome FILE.json "
-                             "(or --resume a run)")
+        elif args.baseline is None and args.genome is None and trial is None:
+            raise UsageError("name exactly one model: a BASELINE name, --genome FILE.json or "
+                             "--study S --trial N (or --resume a run)")
         if args.baseline is not None or args.genome is not None:
             resolve_spec(args.baseline, args.genome)  # a bad name fails before data is read
 
@@ -200,6 +210,8 @@ class TrainCommand(Command):
             recipe = Recipe(**overrides, **{k: v for k, v in runtime.items() if v is not None})
 
         saved = dict(ckpt.data) if ckpt is not None else {}
+        if trial is not None and ckpt is None and trial.data_root:
+            saved["root"] = trial.data_root  # the data the search scored the trial on
         root = _data_root(args, out, saved.get("root"))
         if ckpt is not None:
             class_names: Any = ckpt.class_names
@@ -215,7 +227,7 @@ class TrainCommand(Command):
         elif val_split and val_split != "none":
             out.note(f"no split {val_split!r} in {root}: no evaluation at the end")
 
-        spec = self._spec(args, ckpt, train_set)
+        spec = self._spec(args, ckpt, train_set, trial)
         data_info = {"root": str(root.resolve()), "format": args.format,
                      "train_split": train_split, "val_split": val_split or "none"}
         with RichProgress(out.notes) as progress:
@@ -229,13 +241,18 @@ class TrainCommand(Command):
         return EXIT_OK
 
     @staticmethod
-    def _spec(args: argparse.Namespace, ckpt: Any, train_set: DetectionDataset) -> ModelSpec:
-        named = args.baseline is not None or args.genome is not None
+    def _spec(args: argparse.Namespace, ckpt: Any, train_set: DetectionDataset,
+              trial: TrialModel | None) -> ModelSpec:
+        named = args.baseline is not None or args.genome is not None or trial is not None
         if ckpt is not None and not named:
             if args.resolution is not None:
                 raise UsageError("--resolution cannot change on --resume")
             return ckpt.spec
-        spec = resolve_spec(args.baseline, args.genome, train_set.num_classes)
+        if trial is not None:
+            # The trial's architecture with the data's class count, as for a --genome model.
+            spec = dataclasses.replace(trial.spec, num_classes=train_set.num_classes)
+        else:
+            spec = resolve_spec(args.baseline, args.genome, train_set.num_classes)
         if args.resolution is not None:
             if spec.genome is None:
                 raise UsageError(f"--resolution {args.resolution}: applies to --genome models; "
@@ -269,8 +286,12 @@ class EvaluateCommand(Command):
     help = "COCO mAP / AP50 of a checkpoint (or an int8 .tflite) on a dataset"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("model", metavar="CKPT|MODEL.tflite",
+        parser.add_argument("model", metavar="CKPT|MODEL.tflite", nargs="?",
                             help="a training checkpoint (last.pt) or an exported .tflite")
+        parser.add_argument("--trial", type=int, metavar="N",
+                            help="instead of a file: trial N of --study, trained (its "
+                            "checkpoint)")
+        study_arguments(parser, default_study=None)
         _data_arguments(parser)
         parser.add_argument("--split", default="val", help="split to evaluate (default: val)")
         parser.add_argument("--batch-size", type=int, default=16)
@@ -279,7 +300,7 @@ class EvaluateCommand(Command):
         from objectives.checkpoint import load_checkpoint
         from objectives.evaluate import TorchPredictor, evaluate
 
-        path = Path(args.model)
+        path, saved_root = self._model_path(args)
         if args.batch_size < 1:
             raise UsageError(f"--batch-size {args.batch_size}: must be at least 1")
         if path.suffix == ".tflite":
@@ -288,7 +309,7 @@ class EvaluateCommand(Command):
             ckpt = load_checkpoint(path)
             predictor = TorchPredictor(ckpt.build_model())
             class_names, label = ckpt.class_names, ckpt.spec.label
-        root = _data_root(args, out)
+        root = _data_root(args, out, saved_root)
         dataset = _open(root, args.split, args, class_names, out)
         with RichProgress(out.notes) as progress:
             progress.start("evaluate", len(dataset))
@@ -308,6 +329,19 @@ class EvaluateCommand(Command):
         else:
             out.console.print(_eval_table(row))
         return EXIT_OK
+
+    @staticmethod
+    def _model_path(args: argparse.Namespace) -> tuple[Path, str | None]:
+        """(the file to evaluate, the data it was trained on when known)."""
+        trial = study_model(args, need_checkpoint=True)
+        if trial is None:
+            if args.model is None:
+                raise UsageError("name the model: a checkpoint (last.pt), an exported "
+                                 ".tflite, or --study S --trial N")
+            return Path(args.model), None
+        if args.model is not None:
+            raise UsageError(f"name one model: {args.model} or --study/--trial, not both")
+        return trial.checkpoint, trial.data_root  # type: ignore[return-value]
 
     @staticmethod
     def _tflite(path: Path) -> tuple[Any, Any, str]:

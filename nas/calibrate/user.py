@@ -8,7 +8,8 @@ the header; column names are case-insensitive and may come in any order:
 
   - a ``.tflite`` file (any single-subgraph int8 model, not only ours),
   - an export directory written by ``tinynas export`` (its ``model_int8.tflite`` is read),
-  - ``study:NAME/trial:N``, a search trial: refused for now (searches arrive with issue 6).
+  - ``study:NAME/trial:N``, a search trial exported by ``tinynas search --export`` (its
+    export directory is looked up in the study; ``--storage``/``--runs-dir`` say where).
 
   Relative paths resolve against the CSV's folder, not the working directory, so the CSV and
   its models can move together.
@@ -31,7 +32,8 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,10 @@ FORMAT_HINT = "model,latency_ms[,note]"
 # nas.detector.MODEL_FILE; not imported from there, as nas.detector loads the runtimes.
 EXPORT_MODEL_FILE = "model_int8.tflite"
 STUDY_PREFIX = "study:"
+_STUDY_TRIAL = re.compile(r"study:(?P<study>[^/]+)/trial:(?P<trial>\d+)")
+
+# (study name, trial number) -> the trial's export directory; raises ValueError saying why not.
+TrialExports = Callable[[str, int], Path]
 
 
 class MeasurementsError(ValueError):
@@ -140,11 +146,21 @@ def _check_reference(where: str, model: str) -> None:
     if not model:
         raise MeasurementsError(f"{where}: model is empty; give a .tflite file or an export "
                                 "directory")
-    if model.startswith(STUDY_PREFIX):
-        raise MeasurementsError(
-            f"{where}: model {model!r} names a search trial, which calibration cannot read "
-            "yet (searches arrive with issue 6); export the trial with `tinynas export` and "
-            "give the export directory or its .tflite")
+
+
+def _trial_export(where: str, model: str, exports: TrialExports | None) -> str:
+    """A ``study:NAME/trial:N`` reference as the path of that trial's export directory."""
+    match = _STUDY_TRIAL.fullmatch(model)
+    if match is None:
+        raise MeasurementsError(f"{where}: model {model!r} is not a search trial reference; "
+                                "write study:NAME/trial:N, e.g. study:search/trial:12")
+    if exports is None:
+        raise MeasurementsError(f"{where}: model {model!r} names a search trial, but no "
+                                "study storage was given")
+    try:
+        return str(exports(match["study"], int(match["trial"])))
+    except ValueError as exc:
+        raise MeasurementsError(f"{where}: model {model!r}: {exc}") from None
 
 
 def _tflite_path(where: str, model: str, folder: Path) -> Path:
@@ -175,8 +191,10 @@ def _kernels(where: str, model: str, tflite: Path) -> tuple[Kernel, ...]:
                                 f"({exc.strerror})") from None
 
 
-def read_measurements(path: str | Path) -> list[MeasuredModel]:
-    """The rows of a measurements CSV (format in the module docstring), in file order."""
+def read_measurements(path: str | Path, trial_exports: TrialExports | None = None
+                      ) -> list[MeasuredModel]:
+    """The rows of a measurements CSV (format in the module docstring), in file order.
+    ``trial_exports`` resolves ``study:NAME/trial:N`` rows to export directories."""
     path = Path(path)
     read: dict[Path, tuple[Kernel, ...]] = {}  # a model measured several times is read once
     measured = []
@@ -185,7 +203,9 @@ def read_measurements(path: str | Path) -> list[MeasuredModel]:
         model = row.values["model"]
         _check_reference(where, model)
         latency = _latency(where, row.values["latency_ms"])
-        tflite = _tflite_path(where, model, path.parent)
+        target = (_trial_export(where, model, trial_exports) if model.startswith(STUDY_PREFIX)
+                  else model)
+        tflite = _tflite_path(where, target, path.parent)
         if tflite not in read:
             read[tflite] = _kernels(where, model, tflite)
         measured.append(MeasuredModel(row.line, model, read[tflite], latency, str(tflite),

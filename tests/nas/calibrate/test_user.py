@@ -119,11 +119,39 @@ def test_empty_model(tmp_path):
     assert _error(path).startswith(f"{path} line 2: model is empty;")
 
 
-def test_study_trials_are_not_supported_yet(tmp_path):
+def test_study_trials_need_a_storage(tmp_path):
     path = _csv(tmp_path, "model,latency_ms\nstudy:h7/trial:12,3\n")
-    message = _error(path)
-    assert message.startswith(f"{path} line 2: model 'study:h7/trial:12' names a search trial")
-    assert "issue 6" in message and "tinynas export" in message
+    assert _error(path) == (f"{path} line 2: model 'study:h7/trial:12' names a search trial, "
+                            "but no study storage was given")
+
+
+def test_malformed_study_reference(tmp_path):
+    path = _csv(tmp_path, "model,latency_ms\nstudy:h7/12,3\n")
+    with pytest.raises(MeasurementsError, match="write study:NAME/trial:N"):
+        read_measurements(path, lambda study, trial: tmp_path)
+
+
+def test_study_trial_resolves_to_its_export_dir(tmp_path):
+    asked = []
+
+    def exports(study: str, trial: int) -> Path:
+        asked.append((study, trial))
+        raise ValueError(f"trial {trial} of study '{study}': it was never exported")
+
+    path = _csv(tmp_path, "model,latency_ms\nstudy:h7/trial:12,3\n")
+    with pytest.raises(MeasurementsError) as info:
+        read_measurements(path, exports)
+    assert asked == [("h7", 12)]
+    assert str(info.value) == (f"{path} line 2: model 'study:h7/trial:12': trial 12 of study "
+                               "'h7': it was never exported")
+
+
+@pytest.mark.slow
+def test_study_trial_reads_the_trial_export(tiny_int8_export, tmp_path):
+    out, _ = tiny_int8_export
+    path = _csv(tmp_path, "model,latency_ms\nstudy:h7/trial:3,3\n")
+    rows = read_measurements(path, lambda study, trial: out)
+    assert rows[0].source == str((out / EXPORT_MODEL_FILE).resolve()) and rows[0].kernels
 
 
 def test_missing_model_path(tmp_path):

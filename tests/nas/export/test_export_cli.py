@@ -171,6 +171,10 @@ def test_missing_parent_directory_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_study_is_refused_until_the_search_exists(tmp_path):
-    result = tinynas("export", "--study", "s", "--trial", "1", "--out", str(tmp_path / "o"))
-    assert result.returncode == 2 and "issue 6" in result.stderr
+def test_study_without_a_search_storage_is_one_line(tmp_path):
+    # --study/--trial export a search trial (tests/nas/search/test_views.py); with no search
+    # storage under --runs-dir the error names it, and nothing is written.
+    result = tinynas("export", "--study", "s", "--trial", "1", "--out", str(tmp_path / "o"),
+                     "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()

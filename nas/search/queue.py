@@ -1,0 +1,202 @@
+"""Exact trial counts across processes and machines: slots, claiming, heartbeats, a lock.
+
+``--trials N`` means N trials in the study. The driver enqueues the missing ones as WAITING
+"slot" trials; workers only ever *claim* a WAITING trial (a compare-and-set through the
+storage API), never create one, so K workers on any number of machines run exactly N.
+
+A trial that was interrupted (Ctrl-C, a killed worker) is FAIL with user attr
+``tinynas_interrupted``; it does not count towards N, so the next run adds a slot in its place.
+While a trial runs, a thread stamps system attr ``tinynas_heartbeat`` every
+:data:`HEARTBEAT_S`; a RUNNING trial whose stamp is older than :func:`stale_after_s` belongs to
+a dead worker and is failed, so it cannot stay RUNNING forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+import optuna
+from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+SLOT_ATTR = "tinynas_slot"
+INTERRUPTED_ATTR = "tinynas_interrupted"
+HEARTBEAT_ATTR = "tinynas_heartbeat"
+FAIL_REASON = "fail_reason"
+HEARTBEAT_S = 10.0
+# Six missed beats: a busy machine may delay one, never six.
+STALE_AFTER_S = 60.0
+# Tests kill workers and cannot wait a minute; nothing else should set this.
+STALE_ENV = "TINYNAS_STALE_AFTER_S"
+
+
+def stale_after_s() -> float:
+    return float(os.environ.get(STALE_ENV, STALE_AFTER_S))
+
+
+def heartbeat_s() -> float:
+    return min(HEARTBEAT_S, stale_after_s() / 6)
+
+
+def counts(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` counts towards the requested number (interrupted ones do not)."""
+    return not (trial.state == TrialState.FAIL and trial.user_attrs.get(INTERRUPTED_ATTR))
+
+
+def counted(study: optuna.Study) -> int:
+    return sum(counts(t) for t in study.get_trials(deepcopy=False))
+
+
+def enqueue_slots(study: optuna.Study, n_trials: int) -> int:
+    """Add WAITING slots until ``study`` counts ``n_trials``; returns how many were added.
+    Call under :func:`study_lock` so two drivers cannot both top up."""
+    missing = n_trials - counted(study)
+    for _ in range(max(0, missing)):
+        study.enqueue_trial({}, user_attrs={SLOT_ATTR: True})
+    return max(0, missing)
+
+
+def claim(study: optuna.Study, limit: int | None = None) -> int | None:
+    """The id of a WAITING trial of ``study`` now RUNNING for us, or None if none is left.
+    With ``limit``, only slots among the first ``limit`` counted trials are claimed: slots a
+    longer earlier run left behind stay WAITING when a rerun asks for fewer trials."""
+    storage = study._storage
+    trials = storage.get_all_trials(study._study_id, deepcopy=False)
+    if limit is not None:
+        trials = sorted((t for t in trials if counts(t)), key=lambda t: t.number)[:limit]
+    for trial in trials:
+        if trial.state != TrialState.WAITING:
+            continue
+        try:
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                return trial._trial_id
+        except UpdateFinishedTrialError:
+            continue  # another worker claimed and finished it meanwhile
+    return None
+
+
+def mark_interrupted(storage: BaseStorage, trial_id: int, reason: str) -> None:
+    """FAIL ``trial_id`` as interrupted (it will be replaced), unless it already ended."""
+    try:
+        storage.set_trial_user_attr(trial_id, FAIL_REASON, reason)
+        storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
+        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        pass
+
+
+def last_sign_of_life(trial: FrozenTrial) -> float:
+    beat = trial.system_attrs.get(HEARTBEAT_ATTR)
+    if isinstance(beat, int | float):
+        return float(beat)
+    start = trial.datetime_start or datetime.now()
+    return start.timestamp()
+
+
+def fail_stale(studies: Iterable[optuna.Study], now: float | None = None) -> list[FrozenTrial]:
+    """FAIL every RUNNING trial with no heartbeat for :func:`stale_after_s`; returns them."""
+    now = time.time() if now is None else now
+    limit = stale_after_s()
+    failed = []
+    for study in studies:
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            seen = last_sign_of_life(trial)
+            if now - seen <= limit:
+                continue
+            since = datetime.fromtimestamp(seen).strftime("%Y-%m-%d %H:%M:%S")
+            mark_interrupted(study._storage, trial._trial_id,
+                             f"worker stopped (no heartbeat since {since})")
+            failed.append(trial)
+    return failed
+
+
+class Heartbeat:
+    """A daemon thread stamping the trials it watches every :func:`heartbeat_s` seconds."""
+
+    def __init__(self, storage: BaseStorage) -> None:
+        self._storage = storage
+        self._ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tinynas-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def watch(self, trial_id: int) -> None:
+        with self._lock:
+            self._ids.add(trial_id)
+        self._beat({trial_id})
+
+    def forget(self, trial_id: int) -> None:
+        with self._lock:
+            self._ids.discard(trial_id)
+
+    def _run(self) -> None:
+        while not self._stop.wait(heartbeat_s()):
+            with self._lock:
+                ids = set(self._ids)
+            self._beat(ids)
+
+    def _beat(self, ids: set[int]) -> None:
+        for trial_id in ids:
+            # A trial may end between the copy and the write; a missed beat is harmless.
+            with contextlib.suppress(UpdateFinishedTrialError, KeyError):
+                self._storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
+
+
+LOCK_SUFFIX = ":lock"
+_LOCK_TIME = "time"
+
+
+@contextlib.contextmanager
+def study_lock(storage: BaseStorage, name: str, poll_s: float = 0.2) -> Iterator[None]:
+    """A mutex over every process using ``storage``: creating a study is atomic in every
+    Optuna storage (unique names), so the holder is whoever created ``NAME:lock``. A lock
+    older than :func:`stale_after_s` was left by a dead process and is broken."""
+    lock_name = name + LOCK_SUFFIX
+    first_seen: float | None = None
+    while True:
+        try:
+            study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE],
+                                                lock_name)
+        except DuplicatedStudyError:
+            first_seen = _wait_or_break(storage, lock_name, first_seen)
+            time.sleep(poll_s)
+            continue
+        storage.set_study_user_attr(study_id, _LOCK_TIME, time.time())
+        break
+    try:
+        yield
+    finally:
+        with contextlib.suppress(KeyError):
+            storage.delete_study(study_id)
+
+
+def _wait_or_break(storage: BaseStorage, lock_name: str, first_seen: float | None
+                   ) -> float | None:
+    """Break the lock if it is stale; returns when this process first saw it held."""
+    try:
+        study_id = storage.get_study_id_from_name(lock_name)
+        stamp = storage.get_study_user_attrs(study_id).get(_LOCK_TIME)
+    except KeyError:
+        return None  # released meanwhile
+    now = time.time()
+    first_seen = now if first_seen is None else first_seen
+    since = stamp if isinstance(stamp, int | float) else first_seen
+    if now - since > stale_after_s():
+        with contextlib.suppress(KeyError):
+            storage.delete_study(study_id)
+        return None
+    return first_seen

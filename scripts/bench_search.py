@@ -1,0 +1,136 @@
+"""Run the README's demo search end to end and judge it against the seed baselines.
+
+It runs ``tinynas search`` exactly as ``make run`` does (``DEMO`` below, the README's main
+command) into a fresh runs directory, then reports:
+
+* the wall time of the whole command (search, training, export, int8 evaluation);
+* trials/s of the search phase, and of the estimate-only trials (the ones the estimators
+  rejected before any proxy ran: sampling + lowering + flash/RAM/latency estimates);
+* the side-by-side table of the trained top-k models and every seed baseline that fits the same
+  budget, trained with the same recipe and time budget in the same run;
+* the goal: every such baseline is Pareto-dominated by a searched model (higher float AP50 at
+  lower or equal predicted latency, and within budget, measured on the export).
+
+    .venv/bin/python scripts/bench_search.py [--out DIR] [--json FILE] [-- extra search flags]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# The README's main command (`make run`), minus the runs directory this script chooses.
+DEMO = ("search", "--target", "stm32h7", "--trials", "60", "--train-top", "2",
+        "--train-budget", "3m", "--export")
+
+
+def run_demo(runs_dir: Path, extra: list[str]) -> tuple[dict[str, Any], float]:
+    tinynas = Path(sys.executable).with_name("tinynas")
+    cmd = [str(tinynas), *DEMO, "--runs-dir", str(runs_dir), "--json", *extra]
+    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+    started = time.monotonic()
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
+    seconds = time.monotonic() - started
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"tinynas search exited {done.returncode}")
+    return json.loads(done.stdout), seconds
+
+
+def estimate_only_rate(runs_dir: Path, study_name: str) -> dict[str, Any]:
+    """Trials/s of the trials that stopped at the estimators (rejected by a budget)."""
+    import optuna
+
+    from nas.search.storage import open_study
+
+    study = open_study(study_name, None, runs_dir)
+    rejected = [t for t in study.get_trials(deepcopy=False)
+                if "rejected" in t.user_attrs and t.datetime_complete and t.datetime_start]
+    seconds = [(t.datetime_complete - t.datetime_start).total_seconds() for t in rejected]
+    feasible = [t for t in study.get_trials(deepcopy=False,
+                                            states=(optuna.trial.TrialState.COMPLETE,))
+                if "rejected" not in t.user_attrs and t.datetime_complete]
+    scored = [(t.datetime_complete - t.datetime_start).total_seconds() for t in feasible]
+    mean = sum(seconds) / len(seconds) if seconds else None
+    mean_scored = sum(scored) / len(scored) if scored else None
+    return {"rejected_trials": len(rejected),
+            "estimate_only_trials_per_s": round(1 / mean, 2) if mean else None,
+            "scored_trials": len(scored),
+            "scored_trial_mean_s": round(mean_scored, 3) if mean_scored else None}
+
+
+def judge(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each fitting baseline: the searched models that dominate it (None if any AP50 or
+    measured fit is missing: an unmeasured model proves nothing)."""
+    searched = [r for r in rows if r["kind"] == "searched"]
+    verdicts = []
+    for base in (r for r in rows if r["kind"] == "baseline"):
+        winners = [s["name"] for s in searched
+                   if s["ap50"] is not None and base["ap50"] is not None
+                   and s["ap50"] > base["ap50"] and s["latency_ms"] <= base["latency_ms"]
+                   and s["fits_measured"] is True]
+        verdicts.append({"baseline": base["name"], "dominated_by": winners,
+                         "dominated": bool(winners)})
+    return verdicts
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _kib(value: Any) -> str:
+    return "-" if value is None else f"{value / 1024:.1f}"
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    head = ("| model | kind | predicted latency (ms, band) | AP50 float / int8 | mAP float / "
+            "int8 | epochs | .tflite KiB | TFLM arena KiB | fits (measured) |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for r in rows:
+        band = f"{r['latency_ms']:.1f} ({r['latency_ms_low']:.1f}-{r['latency_ms_high']:.1f})"
+        lines.append(
+            f"| {r['name']} | {r['kind']} | {band} | {_pct(r['ap50'])} / {_pct(r['int8_ap50'])}"
+            f" | {_pct(r['map'])} / {_pct(r['int8_map'])} | {r['epochs']} | "
+            f"{_kib(r['tflite_bytes'])} | {_kib(r['tflm_arena_bytes'])} | "
+            f"{r['fits_measured']} |")
+    return head + "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs-bench"),
+                        help="runs directory (replaced)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("extra", nargs="*", help="more `tinynas search` flags (after --)")
+    args = parser.parse_args()
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    summary, seconds = run_demo(args.out, args.extra)
+    rows = summary.get("train_top") or []
+    result = {
+        "date": datetime.date.today().isoformat(), "command": "tinynas " + " ".join(DEMO),
+        "cores": os.cpu_count(), "wall_s": round(seconds, 1),
+        "search_seconds": summary.get("seconds"), "trials": summary.get("trials"),
+        "feasible": summary.get("feasible"), "search_trials_per_s": summary.get("trials_per_s"),
+        **estimate_only_rate(args.out, summary["study"]),
+        "rows": rows, "verdicts": judge(rows),
+    }
+    result["goal_met"] = bool(result["verdicts"]) and all(v["dominated"]
+                                                          for v in result["verdicts"])
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(markdown(rows))
+    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
+    return 0 if result["goal_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""``tinynas search`` end to end on a tiny demo dataset with cheap proxies: the study layout,
+budgets honoured, resume, config refusal, failing/pruned/interrupted trials, stale trials,
+baselines, and two worker processes giving the exact count."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from estimators.estimate import Budgets
+from estimators.targets import Target, get_target
+from nas.search import queue
+from nas.search.objective import Assessment, assess
+from nas.search.storage import resolve_storage
+from objectives.data.demo import DEMO_SIZES, write_demo
+from objectives.proxies import AccuracyProxy, ProxyData, ProxyPruned, Report, register_proxy
+from search_space.baselines import list_baselines
+from search_space.model import DETECTION
+from search_space.spec import ModelSpec
+
+FLASH, RAM = "900KiB", "384KiB"
+
+
+@register_proxy
+class FlakyProxy(AccuracyProxy):
+    """Calls 2, 5, ... raise, calls 3, 6, ... diverge (NaN): the search records both and
+    goes on."""
+
+    name: ClassVar[str] = "test-flaky"
+    training_free: ClassVar[bool] = True
+    calls: ClassVar[int] = 0
+
+    def score(self, spec: ModelSpec, data: ProxyData, report: Report | None = None) -> float:
+        FlakyProxy.calls += 1
+        if FlakyProxy.calls % 3 == 2:
+            raise RuntimeError("boom\nsecond line")
+        return math.nan if FlakyProxy.calls % 3 == 0 else float(FlakyProxy.calls)
+
+
+@register_proxy
+class PrunedProxy(AccuracyProxy):
+    """A training proxy: reports one step, then stops as if the pruner said so."""
+
+    name: ClassVar[str] = "test-pruned"
+    training_free: ClassVar[bool] = False
+
+    def score(self, spec: ModelSpec, data: ProxyData, report: Report | None = None) -> float:
+        assert report is not None
+        report(1, 0.01)
+        raise ProxyPruned(1, 0.01)
+
+
+@register_proxy
+class InterruptingProxy(AccuracyProxy):
+    """Ctrl-C during the second scored trial."""
+
+    name: ClassVar[str] = "test-interrupt"
+    training_free: ClassVar[bool] = True
+    calls: ClassVar[int] = 0
+
+    def score(self, spec: ModelSpec, data: ProxyData, report: Report | None = None) -> float:
+        InterruptingProxy.calls += 1
+        if InterruptingProxy.calls == 2:
+            raise KeyboardInterrupt
+        return 1.0
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_demo(tmp_path_factory.mktemp("search") / "data", DEMO_SIZES["small"])
+
+
+@pytest.fixture
+def search(cli: Callable[..., tuple[int, str, str]], demo_data: Path, tmp_path: Path
+           ) -> Callable[..., tuple[int, dict[str, Any] | None, str]]:
+    """``tinynas search`` on the demo data with the runs dir in tmp_path; (code, JSON, err)."""
+    def run(*extra: str) -> tuple[int, dict[str, Any] | None, str]:
+        args = ["search", "--target", "stm32h7", "--flash", FLASH, "--ram", RAM,
+                "--data", str(demo_data), "--runs-dir", str(tmp_path / "runs"), "--json",
+                *extra]
+        if "--proxy" not in extra:
+            args += ["--proxy", "params"]
+        code, out, err = cli(*args)
+        return code, (json.loads(out) if out.strip() else None), err
+
+    return run
+
+
+def _load(tmp_path: Path, name: str = "search", url: str | None = None) -> optuna.Study:
+    storage = resolve_storage(url, tmp_path / "runs", create=False)
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def test_tiny_search_records_the_layout_and_honours_budgets(search, tmp_path: Path) -> None:
+    code, row, err = search("--trials", "8", "--seed", "1")
+    assert code == 0, err
+    assert row["trials"] == 8 and row["study"] == "search"
+    assert row["complete"] + row["pruned"] + row["failed"] == 8
+    study = _load(tmp_path)
+    assert study.metric_names == ["proxy", "latency_ms"]
+    assert study.user_attrs["tinynas"]["proxy"] == "params"
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 8
+    for trial in trials:
+        est = trial.user_attrs["estimate"]
+        assert {"spec", "genome", "estimate"} <= set(trial.user_attrs)
+        assert set(trial.constraints) == {"flash", "ram"}
+        fits = est["flash_bytes"] <= 900 * 1024 and est["ram_bytes"] <= 384 * 1024
+        assert est["fits"] is fits and trial.values[1] == est["latency_ms"]
+        if fits:  # no feasible trial breaks a budget
+            assert all(v <= 0 for v in trial.constraints.values())
+            assert trial.values[0] == trial.user_attrs["proxy"] > 0
+        else:  # rejected by the estimators, with the violated limits, before any proxy
+            assert trial.values[0] == -math.inf and "proxy" not in trial.user_attrs
+            assert "budget" in trial.user_attrs["rejected"]
+    feasible = {t.number for t in trials if "rejected" not in t.user_attrs}
+    assert set(row["front"]) <= feasible
+
+
+def test_baselines_study_holds_the_fitting_baselines(search, tmp_path: Path) -> None:
+    code, row, err = search("--trials", "1")
+    assert code == 0, err
+    target = get_target("stm32h7")
+    limits = Budgets(900 * 1024, 384 * 1024)
+    fitting = {b.name for b in list_baselines(DETECTION)
+               if _assess(b.name, target, limits).fits}
+    baselines = _load(tmp_path, "search:baselines")
+    names = [t.user_attrs["baseline"] for t in baselines.trials]
+    assert sorted(names) == sorted(fitting) and fitting
+    assert all(t.state == TrialState.COMPLETE and "genome" not in t.user_attrs
+               for t in baselines.trials)
+    assert set(baselines.user_attrs["not_fitting"]) == {
+        b.name for b in list_baselines(DETECTION)} - fitting
+    assert row["baselines"] == len(fitting)
+    # A rerun does not enqueue them again.
+    search("--trials", "2")
+    assert len(_load(tmp_path, "search:baselines").trials) == len(fitting)
+
+
+def _assess(name: str, target: Target, limits: Budgets) -> Assessment:
+    return assess(ModelSpec(3, baseline=name), target, limits, None)
+
+
+def test_resume_adds_trials_up_to_the_new_count(search, tmp_path: Path) -> None:
+    assert search("--trials", "4")[0] == 0
+    first = {t.number: t.values for t in _load(tmp_path).trials}
+    code, row, err = search("--trials", "7")
+    assert code == 0, err
+    assert row["trials"] == 7
+    trials = _load(tmp_path).trials
+    assert [t.number for t in trials] == list(range(7))
+    assert {n: trials[n].values for n in first} == first
+    assert search("--trials", "7")[1]["trials"] == 7  # nothing left to do
+
+
+def test_other_config_is_refused(search, tmp_path: Path) -> None:
+    assert search("--trials", "2")[0] == 0
+    code, row, err = search("--trials", "2", "--flash", "800KiB")
+    assert code == 2 and row is None
+    assert "flash_budget" in err and "--study" in err
+    assert len(_load(tmp_path).trials) == 2
+    code, _, err = search("--trials", "2", "--study", "other", "--flash", "800KiB")
+    assert code == 0, err
+
+
+def test_journal_storage(search, tmp_path: Path) -> None:
+    url = f"journal:{tmp_path / 'search.log'}"
+    code, row, err = search("--trials", "3", "--storage", url, "--sampler", "tpe")
+    assert code == 0, err
+    assert row["trials"] == 3 and row["storage"] == url
+    assert len(_load(tmp_path, url=url).trials) == 3
+
+
+@pytest.mark.slow
+def test_gp_sampler_searches_under_the_constraints(search, tmp_path: Path) -> None:
+    # More trials than the GP sampler's 10 random start-up ones, so the GP proposes some.
+    code, row, err = search("--trials", "12", "--sampler", "gp")
+    assert code == 0, err
+    study = _load(tmp_path)
+    assert row["trials"] == 12 and len(study.trials) == 12
+    assert all(all(v <= 0 for v in t.constraints.values()) for t in study.best_trials)
+
+
+def test_a_trial_that_raises_is_failed_and_the_search_goes_on(search, tmp_path: Path) -> None:
+    FlakyProxy.calls = 0
+    # Generous budgets: most genomes are scored, so the proxy is called several times.
+    code, row, err = search("--trials", "6", "--proxy", "test-flaky", "--flash", "2MiB",
+                            "--ram", "900KiB")
+    assert code == 0, err
+    failed = _load(tmp_path).get_trials(states=(TrialState.FAIL,))
+    assert row["failed"] == len(failed) and row["trials"] == 6
+    reasons = {t.user_attrs["fail_reason"] for t in failed}
+    assert reasons == {"RuntimeError: boom", "ValueError: proxy test-flaky returned nan"}
+
+
+def test_pruned_proxy_marks_trial_pruned_with_companion(search, tmp_path: Path) -> None:
+    code, row, err = search("--trials", "3", "--proxy", "test-pruned", "--flash", "2MiB",
+                            "--ram", "900KiB")
+    assert code == 0, err
+    pruned = _load(tmp_path).get_trials(states=(TrialState.PRUNED,))
+    assert pruned and row["pruned"] == len(pruned)
+    assert all(t.user_attrs["fail_reason"] == "pruned: AP50 0.010 at step 1" for t in pruned)
+    companions = _load(tmp_path, "search:prune").trials
+    assert {t.user_attrs["trial"] for t in companions} >= {t.number for t in pruned}
+    assert all(t.state == TrialState.PRUNED for t in companions)
+
+
+def test_interrupt_keeps_finished_trials_and_rerun_completes(search, tmp_path: Path) -> None:
+    InterruptingProxy.calls = 0  # the second scored trial is a baseline (they run first)
+    args = ("--trials", "5", "--proxy", "test-interrupt", "--flash", "2MiB", "--ram", "900KiB")
+    code, row, err = search(*args)
+    assert code == 130 and row["interrupted"] is True
+    assert "rerun the same command to continue" in " ".join(err.split())
+    trials = _load(tmp_path).trials + _load(tmp_path, "search:baselines").trials
+    stopped = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(stopped) == 1 and stopped[0].user_attrs["fail_reason"] == "interrupted"
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    kept = {t._trial_id: t.values for t in trials if t.state == TrialState.COMPLETE}
+    code, row, err = search(*args)
+    assert code == 0, err
+    assert row["trials"] == 5
+    baselines = _load(tmp_path, "search:baselines").trials
+    by_name = {t.user_attrs["baseline"] for t in baselines if t.state == TrialState.COMPLETE}
+    assert by_name == {t.user_attrs["baseline"] for t in baselines}  # the stopped one re-ran
+    again = _load(tmp_path).trials + baselines
+    assert {t._trial_id: t.values for t in again if t._trial_id in kept} == kept
+
+
+def test_stale_running_trial_is_failed_on_restart(search, tmp_path: Path) -> None:
+    assert search("--trials", "2")[0] == 0
+    study = _load(tmp_path)
+    ghost = study.ask()  # a worker that died: RUNNING, last heartbeat long ago
+    study._storage.set_trial_system_attr(ghost._trial_id, queue.HEARTBEAT_ATTR,
+                                         time.time() - 3600)
+    code, row, err = search("--trials", "4")
+    assert code == 0, err
+    trials = _load(tmp_path).trials
+    assert trials[ghost.number].state == TrialState.FAIL
+    assert "no heartbeat since" in trials[ghost.number].user_attrs["fail_reason"]
+    assert row["trials"] == 4 and len(trials) == 5
+
+
+def test_bad_input_leaves_no_study(search, tmp_path: Path) -> None:
+    code, row, err = search("--trials", "2", "--data", str(tmp_path / "nowhere"))
+    assert code == 2 and row is None and "nowhere" in err
+    code, _, err = search("--trials", "2", "--flash", "20KiB")
+    assert code == 2 and "smallest need about flash" in err
+    code, _, err = search("--timeout", "10")
+    assert code == 2 and "--timeout '10'" in err
+    code, _, err = search("--proxy", "nope")
+    assert code == 2 and "unknown proxy 'nope'" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_latency_budget_is_a_constraint(search, tmp_path: Path) -> None:
+    code, _, err = search("--trials", "6", "--latency-ms", "150")
+    assert code == 0, err
+    for trial in _load(tmp_path).get_trials(states=(TrialState.COMPLETE,)):
+        high = trial.user_attrs["estimate"]["latency_ms_high"]
+        assert trial.constraints["latency"] == pytest.approx(high - 150)
+        assert ("rejected" in trial.user_attrs) == (
+            not all(v <= 0 for v in trial.constraints.values()))
+
+
+@pytest.mark.slow
+def test_two_worker_processes_give_the_exact_count(search, tmp_path: Path) -> None:
+    code, row, err = search("--trials", "6", "--workers", "2", "--quiet")
+    assert code == 0, err
+    trials = _load(tmp_path).trials
+    assert row["trials"] == 6 and len(trials) == 6
+    assert sorted(t.number for t in trials) == list(range(6))
+    assert all(t.state.is_finished() for t in trials)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_trial_then_rerun_reaches_the_count(demo_data: Path, tmp_path: Path) -> None:
+    """A worker killed with SIGKILL leaves its trial RUNNING; the rerun fails it once its
+    heartbeat is stale, replaces it, and keeps every finished trial as it was."""
+    runs = tmp_path / "runs"
+    argv = [sys.executable, "-m", "nas.cli", "search", "--target", "stm32h7", "--flash", "2MiB",
+            "--ram", "900KiB", "--data", str(demo_data), "--runs-dir", str(runs), "--trials",
+            "3", "--proxy", "naswot", "--quiet", "--json"]
+    env = {**os.environ, queue.STALE_ENV: "3"}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        running = _wait_for_running(runs, proc)
+    finally:
+        proc.kill()
+        proc.wait()
+    before = {t._trial_id: (t.state, t.values) for t in _all_trials(tmp_path)
+              if t.state == TrialState.COMPLETE}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["trials"] == 3
+    after = {t._trial_id: t for t in _all_trials(tmp_path)}
+    assert {i: (after[i].state, after[i].values) for i in before} == before
+    killed = after[running]
+    assert killed.state == TrialState.FAIL
+    assert "no heartbeat since" in killed.user_attrs["fail_reason"]
+    assert not [t for t in after.values() if t.state in (TrialState.RUNNING,
+                                                         TrialState.WAITING)]
+
+
+def _all_trials(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
+    return _load(tmp_path).trials + _load(tmp_path, "search:baselines").trials
+
+
+def _wait_for_running(runs: Path, proc: subprocess.Popen[bytes]) -> int:
+    """The id of a trial RUNNING in the subprocess once some trial has finished."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        if (runs / "tinynas.db").is_file():
+            with contextlib.suppress(Exception):  # the study may be half created yet
+                trials = _all_trials(runs.parent)
+                running = [t for t in trials if t.state == TrialState.RUNNING]
+                if running and any(t.state == TrialState.COMPLETE for t in trials):
+                    return running[0]._trial_id
+        time.sleep(0.2)
+    raise AssertionError("no trial was ever running")

@@ -1,0 +1,109 @@
+"""Trial rows, the feasible front and the top-k records, from a hand-built study."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import optuna
+import pytest
+
+from nas.models import UsageError
+from nas.search import trials
+from nas.search.finalize import pick
+
+
+def test_rows_read_every_attr(make_views_study):
+    vs = make_views_study()
+    rows = {r.trial: r for r in trials.rows(vs.study)}
+    assert sorted(rows) == [0, 1, 2, 3, 4, 5, 6]
+    ok = rows[1]
+    assert (ok.state, ok.proxy, ok.latency_ms, ok.fits, ok.feasible) == (
+        "COMPLETE", 0.8, 20.0, True, True)
+    assert ok.latency_ms_low == pytest.approx(18.0) and ok.flash_bytes == 300_000
+    assert ok.head == "ssdlite" and ok.input_size == 96 and ok.genome["resolution"] == 96
+    assert ok.budget("flash") == 512 * 1024 and ok.budget_used("ram") == 120_000 / 262_144
+    rejected = rows[3]
+    assert rejected.proxy is None and rejected.fits is False and not rejected.feasible
+    assert "flash 600000" in rejected.rejected and rejected.constraints["flash"] > 0
+    assert rows[4].state == "FAIL" and rows[4].fail_reason == "RuntimeError: boom"
+    # Its estimate fitted (fits comes from there when no constraint was set); it failed after.
+    assert rows[4].fits is True and not rows[4].feasible
+    assert rows[5].state == "PRUNED" and "step 60" in rows[5].fail_reason
+
+
+def test_front_is_feasible_pareto_fastest_first(make_views_study):
+    vs = make_views_study()
+    # Trial 3 (rejected, fastest) must not be there even though Optuna sees -inf < others.
+    assert [r.trial for r in trials.front(vs.study)] == [0, 1, 6]
+    assert all(trials.feasible(t) for t in trials.front_trials(vs.study))
+
+
+def test_best_trials_in_optuna_5_hold_only_feasible_trials():
+    # The front relies on this (toolchain notes): a dominating trial that breaks a
+    # constraint is not among best_trials.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for proxy, latency, over in ((1.0, 10.0, -1.0), (5.0, 1.0, 3.0)):
+        t = study.ask()
+        t.set_constraint("flash", over)
+        study.tell(t, [proxy, latency])
+    assert [t.number for t in study.best_trials] == [0]
+
+
+def test_to_dict_is_strict_json(make_views_study):
+    vs = make_views_study()
+    rows = [r.to_dict() for r in trials.rows(vs.study)]
+    text = json.dumps(rows, allow_nan=False)  # raises on -inf/NaN
+    assert json.loads(text)[3]["proxy"] is None
+    assert trials.json_safe({"a": [math.nan, 1.0, -math.inf]}) == {"a": [None, 1.0, None]}
+
+
+def test_results_are_merged_and_replaced(make_views_study):
+    vs = make_views_study()
+    trials.record_result(vs.study, 1, {"trained": {"ap50": 0.5, "checkpoint": "/x"},
+                                       "ignored": 1})
+    row = trials.row_of(vs.study, vs.study.trials[1])
+    assert row.trained == {"ap50": 0.5, "checkpoint": "/x"} and row.exported is None
+    trials.record_result(vs.study, 1, {"trained": {"ap50": 0.6}, "export_error": "parity"})
+    row = {r.trial: r for r in trials.rows(vs.study)}[1]
+    assert row.trained == {"ap50": 0.6} and row.export_error == "parity"
+    assert "ignored" not in vs.study.user_attrs[f"{trials.RESULT_PREFIX}1"]
+
+
+def test_trial_model_refuses_failed_pruned_unknown_and_untrained(make_views_study, tmp_path):
+    vs = make_views_study()
+    with pytest.raises(UsageError, match=r"trial 4 of study 'search' is fail: RuntimeError"):
+        trials.trial_model(vs.study, 4, need_checkpoint=False)
+    with pytest.raises(UsageError, match=r"is pruned: pruned: AP50"):
+        trials.trial_model(vs.study, 5, need_checkpoint=False)
+    with pytest.raises(UsageError, match=r"--trial 99: .* its trials are 0-6"):
+        trials.trial_model(vs.study, 99, need_checkpoint=False)
+    with pytest.raises(UsageError, match="never trained"):
+        trials.trial_model(vs.study, 1, need_checkpoint=True)
+    model = trials.trial_model(vs.study, 1, need_checkpoint=False)
+    assert model.spec == vs.spec and model.checkpoint is None and model.data_root is None
+    ckpt = tmp_path / "last.pt"
+    ckpt.write_bytes(b"x")
+    trials.record_result(vs.study, 1, {"trained": {"checkpoint": str(ckpt)}})
+    assert trials.trial_model(vs.study, 1, need_checkpoint=True).checkpoint == ckpt
+    ckpt.unlink()
+    with pytest.raises(UsageError, match="checkpoint is gone"):
+        trials.trial_model(vs.study, 1, need_checkpoint=True)
+
+
+def test_number_ranges():
+    assert trials.number_ranges([5, 0, 1, 2, 7, 8]) == "0-2, 5, 7-8"
+    assert trials.number_ranges([]) == "none"
+
+
+def test_pick_rivals_each_baseline_then_fills_by_proxy(make_views_study):
+    vs = make_views_study()
+    front = trials.front(vs.study)  # (latency, proxy): #0 (10, .5), #1 (20, .8), #6 (40, .9)
+    bases = trials.rows(vs.baselines)  # ssd-mbv1 at 15 ms, etn at 30 ms
+    # ssd-mbv1's rival: best proxy at <= 15 ms = #0; etn's: best at <= 30 ms = #1.
+    assert [r.trial for r in pick(front, bases, 2)] == [0, 1]
+    assert [r.trial for r in pick(front, bases, 3)] == [0, 1, 6]
+    assert [r.trial for r in pick(front, bases, 1)] == [0]
+    assert [r.trial for r in pick(front, [], 2)] == [6, 1]
+    assert pick([], bases, 3) == []

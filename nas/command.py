@@ -51,7 +51,8 @@ class Output:
         self.as_json = as_json
         # Piped or redirected output has no width: don't squeeze tables into 80 columns.
         self.console = Console(width=None if sys.stdout.isatty() else 140)
-        self.notes = Console(stderr=True)
+        # Notes stay one line in logs too (a pipe has no width to wrap at).
+        self.notes = Console(stderr=True, soft_wrap=True)
 
     def emit(self, data: Any) -> None:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")

@@ -16,6 +16,7 @@ from nas import render
 from nas.calibrate_command import CalibrateCommand
 from nas.command import (
     EXIT_DOES_NOT_FIT,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     USER_ERRORS,
@@ -129,6 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         sys.stderr.write(f"tinynas {args.command}: error: {exc}\n")
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        # Ctrl-C outside a command's own handling (e.g. while data loads): no traceback.
+        if args.debug:
+            raise
+        sys.stderr.write(f"tinynas {args.command}: interrupted\n")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from nas.search.trials import TrialModel
 
 EXIT_OK, EXIT_DOES_NOT_FIT, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 # Errors that mean "the user asked for something invalid", never a bug of ours.
 USER_ERRORS = (UsageError, BudgetError, TargetError, BaselineError, GenomeError, DatasetError,
                CheckpointError, TrainError, CalibrationError, LatencyModelError)

@@ -26,6 +26,7 @@ from estimators.estimate import Budgets
 from estimators.targets import Target
 from nas.command import (
     EXIT_DOES_NOT_FIT,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     Command,
     Output,
@@ -43,7 +44,6 @@ from nas.search.config import (
     population_for,
 )
 from nas.search.driver import (
-    EXIT_INTERRUPTED,
     RunResult,
     SearchPlan,
     prepare,

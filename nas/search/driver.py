@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from estimators.estimate import Budgets
 from estimators.targets import Target
+from nas.command import EXIT_INTERRUPTED
 from nas.models import UsageError
 from nas.search.config import CONFIG_ATTR, SearchConfig, check_same
 from nas.search.objective import (
@@ -59,7 +60,6 @@ NOT_FITTING_ATTR = "not_fitting"
 POLL_S = 1.0
 # A study created by another process gets its config attr a moment after it exists.
 CONFIG_WAIT_S = 10.0
-EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True)

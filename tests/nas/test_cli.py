@@ -125,3 +125,14 @@ def test_console_script_is_installed():
                             check=False)
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)) == 5
+
+
+def test_ctrl_c_outside_a_command_handler_is_one_line(monkeypatch, capsys):
+    from nas import cli
+
+    def interrupted(self, args, out):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.TargetsCommand, "run", interrupted)
+    assert cli.main(["targets"]) == 130
+    assert capsys.readouterr().err == "tinynas targets: interrupted\n"

@@ -21,28 +21,7 @@ from rich.live import Live
 from rich.table import Table
 
 from nas.search.queue import FAIL_REASON, counts
-
-
-def feasible(trial: FrozenTrial) -> bool:
-    """COMPLETE, with every constraint met (not rejected by the estimators)."""
-    if trial.state != TrialState.COMPLETE or trial.values is None:
-        return False
-    return all(v <= 0 for v in trial.constraints.values()) and "rejected" not in trial.user_attrs
-
-
-def pareto_front(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]
-                 ) -> list[FrozenTrial]:
-    """The feasible trials no other feasible trial dominates, by trial number."""
-    signs = [1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions]
-    points = [(t, [s * v for s, v in zip(signs, t.values, strict=True)])
-              for t in trials if feasible(t)]
-    front = [t for t, p in points
-             if not any(_dominates(q, p) for _, q in points)]
-    return sorted(front, key=lambda t: t.number)
-
-
-def _dominates(a: list[float], b: list[float]) -> bool:
-    return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+from nas.search.trials import feasible, pareto_front
 
 
 @dataclass(frozen=True)

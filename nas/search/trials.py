@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.models import UsageError
@@ -199,11 +200,24 @@ def rows(study: optuna.Study, include_waiting: bool = False) -> list[TrialRow]:
             if include_waiting or t.state != TrialState.WAITING]
 
 
+def pareto_front(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]
+                 ) -> list[FrozenTrial]:
+    """The feasible trials no other feasible trial dominates, by trial number (the progress
+    display and the views share it, so they never disagree on the front)."""
+    signs = [1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions]
+    points = [(t, [s * v for s, v in zip(signs, t.values, strict=True)])
+              for t in trials if feasible(t)]
+    front = [t for t, p in points if not any(_dominates(q, p) for _, q in points)]
+    return sorted(front, key=lambda t: t.number)
+
+
+def _dominates(a: list[float], b: list[float]) -> bool:
+    return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+
 def front_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The feasible Pareto front over the study's own objectives. Optuna 5's ``best_trials``
-    already drops trials that break a constraint; :func:`feasible` is checked again so that a
-    trial without a real proxy (none should be feasible) never reaches the front."""
-    best = [t for t in study.best_trials if feasible(t)]
+    """The feasible Pareto front over the study's own objectives, fastest first."""
+    best = pareto_front(study.get_trials(deepcopy=False), study.directions)
     return sorted(best, key=lambda t: (_latency(t, t.user_attrs.get(ESTIMATE) or {})
                                        or math.inf, t.number))
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 
 _BINARY_UNITS = {"b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
@@ -34,6 +35,9 @@ _AMBIGUOUS = {"k": ("KiB", "kB"), "m": ("MiB", "MB"), "g": ("GiB", "GB")}
 
 # digits with an optional fraction (or a bare fraction such as ".5"), then letters for the unit
 _SIZE_RE = re.compile(r"(?P<number>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>[A-Za-z]*)")
+
+_EXPONENT_RE = re.compile(r"(?P<number>(?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d+)\s*"
+                          r"(?P<unit>[A-Za-z]*)")
 
 VALID_FORMS = ("use a number with an optional unit B, KiB, MiB, GiB (binary) or kB, MB, GB (SI), "
                "e.g. 512KiB, 0.5MiB, 524288")
@@ -76,7 +80,7 @@ def _from_int(value: int) -> Budget:
 def _from_str(text: str) -> Budget:
     match = _SIZE_RE.fullmatch(text.strip())
     if match is None:
-        raise _error(text, "a size cannot be negative" if text.strip().startswith("-") else None)
+        raise _error(text, _why_not_a_size(text.strip()))
     number, written_unit = match["number"], match["unit"]
     factor = _unit_factor(text, number, written_unit)
     if factor == 1 and "." in number:
@@ -88,6 +92,21 @@ def _from_str(text: str) -> Budget:
     rounding = _rounding_note(f"{number}{written_unit}", exact, size)
     notes = [n for n in (_si_note(number, written_unit, size), rounding) if n]
     return Budget(bytes=size, text=text.strip(), note="; ".join(notes) or None)
+
+
+def _why_not_a_size(text: str) -> str | None:
+    """The specific rule a malformed size breaks, when one is recognisable."""
+    if not text:
+        return "the size is empty"
+    if text.startswith("-"):
+        return "a size cannot be negative"
+    exponent = _EXPONENT_RE.fullmatch(text)
+    if exponent:
+        plain = format(Decimal(exponent["number"]), "f")
+        return f"no exponents (write {plain}{exponent['unit']})"
+    if re.match(r"\d+[,_]\d", text):
+        return "no thousands separators (write 524288 or 512KiB)"
+    return None
 
 
 def _unit_factor(text: str, number: str, written_unit: str) -> int:

@@ -7,9 +7,11 @@ tracebacks). Bad input is one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from estimators.targets import list_targets
 from nas import render
@@ -96,10 +98,21 @@ COMMANDS: dict[str, type[Command]] = {
 }
 
 
+# A dash then a digit: a (possibly bad) value such as "-1KiB" or "-3", never an option name.
+_DASH_VALUE = re.compile(r"-\d")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, not argparse's usage block: the message names what was wrong.
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+    def _parse_optional(self, arg_string: str) -> tuple[Any, ...] | None:
+        # argparse takes "-1KiB" for an unknown option and reports "--flash: expected one
+        # argument"; read it as --flash's value, so the budget parser names what is wrong.
+        if _DASH_VALUE.match(arg_string):
+            return None
+        return super()._parse_optional(arg_string)  # type: ignore[misc]
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -113,13 +126,26 @@ def make_parser() -> argparse.ArgumentParser:
         cmd_parser = sub.add_parser(name, help=cls.help, description=cls.help, parents=[common])
         command = cls()
         command.add_arguments(cmd_parser)
-        cmd_parser.set_defaults(handler=command)
+        cmd_parser.set_defaults(handler=command, command_parser=cmd_parser)
     return parser
+
+
+def _refuse_unknown(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                    unknown: list[str]) -> NoReturn:
+    """Unknown arguments, reported by the command's own parser (``tinynas estimate: error:``,
+    not ``tinynas: error:``) with the closest option when one is near."""
+    own = getattr(args, "command_parser", parser)
+    first = unknown[0].split("=", 1)[0]
+    near = difflib.get_close_matches(first, list(own._option_string_actions), n=1)
+    hint = f"; did you mean {near[0]}?" if near and first.startswith("-") else ""
+    own.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _refuse_unknown(parser, args, unknown)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

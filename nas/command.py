@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -16,6 +17,7 @@ from estimators.budgets import BudgetError, parse_budget
 from estimators.estimate import Budgets
 from estimators.latency import LatencyModelError, models_for
 from estimators.targets import Target, TargetError, get_target, list_targets
+from nas.detector import DetectorError
 from nas.export.calibration import CalibrationError
 from nas.models import UsageError
 from objectives.checkpoint import CheckpointError
@@ -25,13 +27,15 @@ from search_space.baselines import BaselineError
 from search_space.genome import GenomeError
 
 if TYPE_CHECKING:
+    import optuna
+
     from nas.search.trials import TrialModel
 
 EXIT_OK, EXIT_DOES_NOT_FIT, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 # Errors that mean "the user asked for something invalid", never a bug of ours.
 USER_ERRORS = (UsageError, BudgetError, TargetError, BaselineError, GenomeError, DatasetError,
-               CheckpointError, TrainError, CalibrationError, LatencyModelError)
+               CheckpointError, TrainError, CalibrationError, LatencyModelError, DetectorError)
 
 
 class Command(ABC):
@@ -122,9 +126,11 @@ def model_arguments(parser: argparse.ArgumentParser, what: str = "a baseline nam
     study_arguments(parser, default_study=None)
 
 
-def study_model(args: argparse.Namespace, need_checkpoint: bool) -> TrialModel | None:
+def study_model(args: argparse.Namespace, need_checkpoint: bool,
+                need_fit: bool = False) -> TrialModel | None:
     """The model ``--study S --trial N`` names (its checkpoint too, once trained); None when
-    neither is given. ``need_checkpoint``: a trial never trained is refused (exit 2)."""
+    neither is given. ``need_checkpoint``: a trial never trained is refused (exit 2);
+    ``need_fit``: so is a trial the search rejected for breaking its budget."""
     if args.study is None and args.trial is None:
         return None
     if args.study is None or args.trial is None:
@@ -138,4 +144,37 @@ def study_model(args: argparse.Namespace, need_checkpoint: bool) -> TrialModel |
     from nas.search.trials import trial_model
 
     study = open_study(args.study, args.storage, Path(args.runs_dir))
-    return trial_model(study, args.trial, need_checkpoint)
+    model = trial_model(study, args.trial, need_checkpoint)
+    if need_fit:
+        _refuse_rejected(study, args.trial)
+    return model
+
+
+def _refuse_rejected(study: optuna.Study, number: int) -> None:
+    """A COMPLETE trial over its study's budget is a result (the samplers learn from it), not
+    a model to deploy: refuse it before any work, naming the budget it broke."""
+    from nas.search.trials import REJECTED, constraints_hold, find_trial
+
+    trial = find_trial(study, number)
+    if trial is None or constraints_hold(trial) is not False:
+        return
+    why = trial.user_attrs.get(REJECTED) or "over the study's budget"
+    raise UsageError(f"trial {number} of study '{study.study_name}' was rejected by the "
+                     f"search ({why}); name a trial that fits (`tinynas pareto --study "
+                     f"{study.study_name}`), or export its genome with --genome FILE and "
+                     "your own --flash/--ram")
+
+
+def check_new_dir(flag: str, path: Path) -> None:
+    """Refuse, before any work, an output directory that cannot be created: one below a
+    regular file, or in a directory this user cannot write. (Whether it may already exist
+    is each command's own rule.)"""
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing != path and not existing.is_dir():
+        raise UsageError(f"{flag} '{path}': '{existing}' is a file, not a directory; choose "
+                         "a path in a directory")
+    if not os.access(existing if existing.is_dir() else existing.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} '{path}': '{existing}' is not writable; choose a directory "
+                         "you can write to")

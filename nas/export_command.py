@@ -19,6 +19,7 @@ from nas.command import (
     EXIT_OK,
     Command,
     Output,
+    check_new_dir,
     model_arguments,
     resolve_target,
     study_model,
@@ -108,13 +109,16 @@ def _training_images(checkpoint: str | None, out: Output) -> Path | None:
     return None
 
 
-def _study_target(args: argparse.Namespace, trial: TrialModel | None, out: Output) -> None:
+def _study_target(args: argparse.Namespace, trial: TrialModel | None,
+                  out: Output | None = None) -> str | None:
     """A search trial is judged on its study's board, runtime, clock and budgets, unless the
-    command line says otherwise; anything else on the default board."""
+    command line says otherwise; anything else on the default board. Returns the note that
+    says so; the command prints it only once the rest of the input is known to be good (a
+    note before an error line would be noise), ``out`` prints it at once."""
     config = trial.config if trial is not None else None
     if not config:
         args.target = args.target or DEFAULT_TARGET
-        return
+        return None
     if args.target is None:
         args.target = config["target"]
         args.runtime = args.runtime or config["runtime"]
@@ -122,8 +126,11 @@ def _study_target(args: argparse.Namespace, trial: TrialModel | None, out: Outpu
     for key in ("flash", "ram"):
         if getattr(args, key) is None:
             setattr(args, key, str(config[f"{key}_budget"]))
-    out.note(f"{trial.label}: judged on {args.target} with flash {args.flash} B, RAM "
-             f"{args.ram} B (the study's; --target/--flash/--ram to change)")
+    note = (f"{trial.label}: judged on {args.target} with flash {args.flash} B, RAM "
+            f"{args.ram} B (the study's; --target/--flash/--ram to change)")
+    if out is not None:
+        out.note(note)
+    return note
 
 
 class _Progress:
@@ -159,16 +166,19 @@ class ExportCommand(Command):
         parser.set_defaults(target=None)
 
     def run(self, args: argparse.Namespace, out: Output) -> int:
-        trial = study_model(args, need_checkpoint=False)
-        _study_target(args, trial, out)
+        trial = study_model(args, need_checkpoint=False, need_fit=True)
+        judged = _study_target(args, trial)
         target, budgets = resolve_target(args, out)
         out_dir = Path(args.out)
+        check_new_dir("--out", out_dir)
         check_out_dir(out_dir)
         calib = Path(args.calib) if args.calib else None
         if calib is not None and not calib.is_dir():
             raise UsageError(f"--calib '{calib}' is not a directory of images")
         checkpoint = _checkpoint(args, trial)
         spec, net, names, weights = _spec_and_weights(args, trial, checkpoint)
+        if judged:
+            out.note(judged)
         calib = calib or _training_images(checkpoint, out)
         from nas.export import pipeline  # TensorFlow: only once the input is known to be good
 

@@ -25,6 +25,9 @@ def load_genome(path: str | Path) -> Genome:
         raise UsageError(f"genome file '{path}' not found") from None
     except OSError as exc:
         raise UsageError(f"cannot read genome file '{path}': {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"genome file '{path}' is not UTF-8 text; a genome file is JSON "
+                         "(e.g. the 'genome' of `tinynas show --trial N --json`)") from None
     try:
         return Genome.from_json(text)
     except GenomeError as exc:

@@ -30,6 +30,7 @@ from nas.command import (
     EXIT_OK,
     Command,
     Output,
+    check_new_dir,
     resolve_target,
     study_arguments,
     target_arguments,
@@ -89,6 +90,9 @@ class SearchCommand(Command):
         how.add_argument("--population", type=int, metavar="P",
                          help="NSGA-II generation size (default: N/4, between 4 and 50; 20 "
                          "with --timeout only); fixed when the study is created")
+        how.add_argument("--trial-budget", metavar="T",
+                         help="time a training proxy may spend on one trial, e.g. 30s; a "
+                         "trial that runs out is PRUNED with the reason (default: no limit)")
         how.add_argument("--workers", type=int, default=1, metavar="K",
                          help="worker processes on this machine (default 1)")
         how.add_argument("--seed", type=int, default=0, help="sampler and proxy seed (default 0)")
@@ -108,10 +112,14 @@ class SearchCommand(Command):
         _check_numbers(args)
         target, budgets = resolve_target(args, out)
         proxy = _proxy_name(args.proxy)
+        trial_budget = _trial_budget(args.trial_budget, proxy)
         objectives = parse_objectives(args.objectives)
         n_trials, timeout = _length(args)
-        runs_dir = Path(args.runs_dir)
+        runs_dir = _runs_dir(args.runs_dir)
         check_url(args.storage, runs_dir)  # a typo fails before the data is read
+        # One class is the smallest head: if that cannot fit, no dataset's can, and the
+        # refusal comes before the demo data is drawn.
+        _check_space_fits(target, budgets, args.latency_ms, 1)
         root = _data_root(args, out)
         train_set = _open(root, "train", args, None, out)
         _check_space_fits(target, budgets, args.latency_ms, train_set.num_classes)
@@ -124,7 +132,7 @@ class SearchCommand(Command):
             data_format=args.format, on_error=args.bad_annotations,
             num_classes=train_set.num_classes, class_names=tuple(train_set.class_names),
             seed=args.seed, sampler=args.sampler,
-            population=_population(args, storage, n_trials))
+            population=_population(args, storage, n_trials), trial_budget_s=trial_budget)
         # The clock starts now: reading (or first drawing) the data is not search time.
         deadline = time.time() + timeout if timeout is not None else None
         plan = SearchPlan(args.study, args.storage, runs_dir, config, n_trials, deadline,
@@ -215,6 +223,28 @@ def _proxy_name(name: str | None) -> str:
     except ProxyError as exc:
         raise UsageError(f"--proxy: {exc}") from None
     return name
+
+
+def _runs_dir(text: str) -> Path:
+    """Trials' trainings and exports (and the default storage) go there: refuse a path that
+    cannot become a directory before anything is read."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--runs-dir '{path}' is a file, not a directory; choose a directory")
+    check_new_dir("--runs-dir", path)
+    return path
+
+
+def _trial_budget(text: str | None, proxy: str) -> float | None:
+    if text is None:
+        return None
+    seconds = _duration("--trial-budget", text)
+    from objectives.proxies import get_proxy
+
+    if get_proxy(proxy).training_free:
+        raise UsageError(f"--trial-budget {text!r} bounds a training proxy; proxy {proxy!r} "
+                         "trains nothing (use e.g. --proxy short-train)")
+    return seconds
 
 
 def _population(args: argparse.Namespace, storage: optuna.storages.BaseStorage,

@@ -21,11 +21,12 @@ from nas.command import (
     EXIT_OK,
     Command,
     Output,
+    check_new_dir,
     model_arguments,
     study_arguments,
     study_model,
 )
-from nas.models import UsageError, resolve_spec
+from nas.models import UsageError, load_genome, resolve_spec
 from objectives.augment import AUGMENT_PRESETS
 from objectives.data import FORMATS, ON_ERROR, BrokenEntryError, DetectionDataset, has_split
 from objectives.data import open_dataset as _open_dataset
@@ -41,6 +42,8 @@ from objectives.train import (
     resume_recipe,
     train,
 )
+from objectives.train import _check_out_dir as check_train_dir
+from search_space.genome import GenomeError
 from search_space.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -120,15 +123,24 @@ class DataCommand(Command):
                           help="machine-readable output on stdout")
         demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                           help="show tracebacks on errors")
+        demo.set_defaults(command_parser=demo)  # unknown options are checked against demo's
 
     def run(self, args: argparse.Namespace, out: Output) -> int:
+        out_dir = Path(args.out)
+        check_new_dir("--out", out_dir)
+        if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+            raise UsageError(f"--out '{out_dir}' already exists and is not an empty "
+                             "directory; choose a new one")
+        for flag, count in (("--num-train", args.num_train), ("--num-val", args.num_val)):
+            if count is not None and count < 1:
+                raise UsageError(f"{flag} {count}: must be at least 1 image")
         base = DEMO_SIZES[args.size]
         config = DemoConfig(**{**base.__dict__, "seed": args.seed,
                                "num_train": args.num_train or base.num_train,
                                "num_val": args.num_val or base.num_val})
         started = time.monotonic()
         with out.notes.status(f"drawing {config.num_train + config.num_val} demo images"):
-            path = write_demo(Path(args.out), config)
+            path = write_demo(out_dir, config)
         row = {"out_dir": str(path), "format": "coco", "num_train": config.num_train,
                "num_val": config.num_val, "image_size": config.image_size, "seed": config.seed,
                "classes": list(DEMO_CLASSES),
@@ -195,6 +207,8 @@ class TrainCommand(Command):
                              "--study S --trial N (or --resume a run)")
         if args.baseline is not None or args.genome is not None:
             resolve_spec(args.baseline, args.genome)  # a bad name fails before data is read
+        _check_resolution(args, trial, resumed=ckpt is not None)
+        _check_run_dir(out_dir, args.resume)
 
         overrides = {k: v for k, v in {
             "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
@@ -212,11 +226,12 @@ class TrainCommand(Command):
         saved = dict(ckpt.data) if ckpt is not None else {}
         if trial is not None and ckpt is None and trial.data_root:
             saved["root"] = trial.data_root  # the data the search scored the trial on
-        root = _data_root(args, out, saved.get("root"))
+        # The class map before the data: a bad --classes must not follow the demo-data note.
         if ckpt is not None:
             class_names: Any = ckpt.class_names
         else:
             class_names = read_class_names(args.classes) if args.classes else None
+        root = _data_root(args, out, saved.get("root"))
         train_split = saved.get("train_split", args.train_split) if not args.data \
             else args.train_split
         val_split = saved.get("val_split", args.val_split) if not args.data else args.val_split
@@ -261,6 +276,34 @@ class TrainCommand(Command):
                              genome=genome_at_resolution(spec.genome, args.resolution),
                              name=spec.name)
         return spec
+
+
+def _check_resolution(args: argparse.Namespace, trial: TrialModel | None,
+                      resumed: bool) -> None:
+    """--resolution before the data is read: it needs a genome, and a valid size for it."""
+    if args.resolution is None:
+        return
+    named = args.baseline is not None or args.genome is not None or trial is not None
+    if resumed and not named:
+        raise UsageError("--resolution cannot change on --resume")
+    genome = load_genome(args.genome) if args.genome else (
+        trial.spec.genome if trial is not None else None)
+    if genome is None:
+        model = args.baseline or (trial.spec.label if trial is not None else "the model")
+        raise UsageError(f"--resolution {args.resolution}: applies to --genome models; "
+                         f"baseline {model} has a fixed input size")
+    try:
+        genome_at_resolution(genome, args.resolution)
+    except GenomeError as exc:
+        raise UsageError(f"--resolution {args.resolution}: {exc}") from None
+
+
+def _check_run_dir(out_dir: Path, resume: bool) -> None:
+    """--out before the data is read: a directory that can be created, empty unless resumed
+    (training checks again when it starts)."""
+    check_new_dir("--out", out_dir)
+    if not resume:
+        check_train_dir(out_dir, resume)
 
 
 T = TypeVar("T")
@@ -346,10 +389,15 @@ class EvaluateCommand(Command):
     @staticmethod
     def _tflite(path: Path) -> tuple[Any, Any, str]:
         try:
-            from nas.detector import load_detector  # the export issue's int8 runner
+            from nas.detector import DetectorError, load_detector  # the int8 runner
         except ImportError:
             raise UsageError(f"{path}: int8 evaluation needs the export module") from None
-        detector = load_detector(path)
+        try:
+            detector = load_detector(path)
+        except DetectorError as exc:
+            # The detector names the file at fault (often genome.json beside the model):
+            # say which model was asked for too.
+            raise UsageError(f"{path}: cannot evaluate it: {exc}") from None
         return detector, getattr(detector, "class_names", None), path.name
 
 

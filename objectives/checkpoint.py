@@ -13,8 +13,6 @@ Keys (``format`` = ``tinynas-checkpoint/1``): ``model`` (spec dict), ``class_nam
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 import torch
 
+from estimators.files import atomic_write
 from search_space.baselines import BaselineError
 from search_space.genome import GenomeError
 from search_space.model import GraphNet
@@ -76,8 +75,9 @@ def save_checkpoint(path: str | Path, *, spec: ModelSpec, class_names: Sequence[
                     history: Sequence[Mapping[str, Any]] = (),
                     data: Mapping[str, Any] | None = None,
                     epoch_losses: Sequence[Sequence[float]] = ()) -> Path:
-    """Write atomically: a temporary file in the same directory, then ``os.replace``, so a
-    crash leaves the previous checkpoint intact."""
+    """Write atomically (:func:`estimators.files.atomic_write`: a hidden temporary in the
+    same directory, fsynced, then ``os.replace``), so a crash leaves the previous checkpoint
+    intact."""
     path = Path(path)
     payload = {
         "format": CHECKPOINT_FORMAT,
@@ -95,17 +95,7 @@ def save_checkpoint(path: str | Path, *, spec: ModelSpec, class_names: Sequence[
         "data": dict(data or {}),
         "epoch_losses": [[float(v) for v in row] for row in epoch_losses],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: torch.save(payload, handle))
     return path
 
 

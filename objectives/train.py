@@ -16,7 +16,6 @@ machine's load.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import shutil
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from estimators.files import atomic_write_json, is_temporary
 from objectives.augment import AugmentConfig, augment
 from objectives.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from objectives.data.dataset import DatasetError, DetectionDataset
@@ -52,6 +52,19 @@ RUNTIME_FIELDS = ("time_budget_s", "workers", "threads")
 class TrainError(ValueError):
     """A training request that cannot be carried out as asked (bad recipe, output directory in
     use, resume that does not match)."""
+
+
+class TrainingDiverged(TrainError):
+    """The loss became NaN or infinite: the weights are garbage from here on, so training
+    stops instead of saving them (the last checkpoint is the last good epoch)."""
+
+
+def check_loss(loss: torch.Tensor, step: int, lr: float) -> None:
+    """Raise :class:`TrainingDiverged` if ``loss`` (before its optimizer step) is not finite."""
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"training diverged: loss {value} at step {step + 1} (lr "
+                               f"{lr:.3g}); lower the learning rate")
 
 
 def default_threads() -> int:
@@ -216,7 +229,9 @@ def _check_out_dir(out_dir: Path, resume: bool) -> None:
         if not (out_dir / CHECKPOINT_NAME).is_file():
             raise TrainError(f"nothing to resume: '{out_dir / CHECKPOINT_NAME}' not found")
         return
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+    # A killed write's hidden temporary (see estimators.files) is not a run: ignored.
+    if out_dir.exists() and (not out_dir.is_dir()
+                             or any(not is_temporary(p) for p in out_dir.iterdir())):
         held = (" (it holds a training run: resume it instead)"
                 if (out_dir / CHECKPOINT_NAME).exists() else "")
         raise TrainError(f"output directory '{out_dir}' is not empty{held}; choose an empty "
@@ -404,6 +419,7 @@ def _epoch(model: GraphNet, optimizer: torch.optim.Optimizer, train_set: Detecti
         pred_boxes, logits = model(images)
         parts = multibox_loss(pred_boxes, logits, target_boxes, target_classes,
                               recipe.neg_pos_ratio)
+        check_loss(parts.total, state.step, lr)
         optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
@@ -449,6 +465,4 @@ def _write_summary(path: Path, result: TrainResult, spec: ModelSpec,
                    class_names: tuple[str, ...]) -> None:
     data = {**result.to_dict(), "model": spec.to_dict(), "class_names": list(class_names),
             "history": list(result.history)}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, data, indent=2)

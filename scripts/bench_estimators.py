@@ -47,6 +47,7 @@ def _models(genomes: int, seed: int) -> list[tuple[str, Any]]:
 
 def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
     from estimators.deploy import deployed
+    from estimators.files import atomic_write_bytes, atomic_write_text
     from estimators.flash import tflite_bytes
     from estimators.ram import TAIL_HOST64, arena_plan
     from nas.export import calibration, rewrite, runtimes
@@ -61,8 +62,8 @@ def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
         converted = convert(net, images, Path(work))
     arena = runtimes.tflm_arena(converted.tflite)
     if keep is not None:
-        (keep / f"{name}.tflite").write_bytes(converted.tflite)
-        (keep / f"{name}.json").write_text(json.dumps(spec.to_dict()))
+        atomic_write_bytes(keep / f"{name}.tflite", converted.tflite)
+        atomic_write_text(keep / f"{name}.json", json.dumps(spec.to_dict()))
     dep = deployed(net.arch.graph)
     plan = arena_plan(dep, tail=TAIL_HOST64)
     cos = parity(net, converted.tflite, images[:4])

@@ -39,6 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from estimators.estimate import estimate
+from estimators.files import atomic_write_json
 from estimators.targets import get_target
 from objectives.data import open_dataset
 from objectives.data.demo import demo_dataset
@@ -164,9 +165,7 @@ def score_one(spec_dict: dict[str, Any], data: str, run_dir: str, labels: list[s
 
 
 def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_json(path, data, indent=2)
 
 
 # ---- orchestration ------------------------------------------------------------------------

@@ -126,7 +126,9 @@ def main() -> int:
     result["goal_met"] = bool(result["verdicts"]) and all(v["dominated"]
                                                           for v in result["verdicts"])
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        from estimators.files import atomic_write_json
+
+        atomic_write_json(args.json, result, indent=2)
     print(markdown(rows))
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
     return 0 if result["goal_met"] else 1

@@ -104,6 +104,7 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="write the JSON files")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    from estimators.files import atomic_write_json
     from estimators.latency.predictor import BOARDS_FILE, BOARDS_SCHEMA, HOST_FILE, HOST_SCHEMA
     from nas.calibrate.measure import read_runs
 
@@ -114,8 +115,8 @@ def main() -> int:
                 "runtimes": {rt: h.to_dict() for rt, h in hosts.items()}}
     board_doc = {"schema": BOARDS_SCHEMA, **stamp, "models": [m.to_dict() for m in boards]}
     if args.write:
-        (DATA / HOST_FILE).write_text(json.dumps(host_doc, indent=1) + "\n")
-        (DATA / BOARDS_FILE).write_text(json.dumps(board_doc, indent=1) + "\n")
+        atomic_write_json(DATA / HOST_FILE, host_doc, indent=1)
+        atomic_write_json(DATA / BOARDS_FILE, board_doc, indent=1)
     if args.json:
         print(json.dumps({"host": host_doc, "boards": board_doc}, indent=1))
     for m in boards:

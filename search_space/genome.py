@@ -29,6 +29,9 @@ STAGE_CHANNELS = (32, 128, 192, 256)
 LAST_CHANNELS = 512
 # Output stride of every block of a stage (stem: conv s2 + max-pool s2).
 STAGE_STRIDES = (4, 8, 16, 32)
+# What a genome's JSON object must hold (channel_divisor and version have defaults).
+GENOME_KEYS = ("resolution", "stages", "taps", "head")
+GENOME_VERSION = 1
 
 
 class GenomeError(ValueError):
@@ -76,7 +79,14 @@ class AnchorGene:
     ratios: tuple[float, ...] = (2.0,)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "ratios", tuple(float(r) for r in self.ratios))
+        try:
+            ratios = tuple(float(r) for r in self.ratios)
+        except (TypeError, ValueError):
+            # Named here: float("wide") would otherwise escape as a bare ValueError.
+            shown = list(self.ratios) if isinstance(self.ratios, list | tuple) else self.ratios
+            raise GenomeError(f"anchor ratios={shown!r}: must be a list of numbers in "
+                              f"(1, {MAX_RATIO}]") from None
+        object.__setattr__(self, "ratios", ratios)
 
     @property
     def boxes_per_cell(self) -> int:
@@ -97,6 +107,10 @@ class AnchorGene:
         return [(min(w, 1.0), min(h, 1.0)) for w, h in boxes]
 
     def validate(self, where: str) -> None:
+        scales = (self.min_scale, self.max_scale)
+        _require(all(isinstance(v, int | float) and not isinstance(v, bool) for v in scales),
+                 f"{where}: scales min={self.min_scale!r} max={self.max_scale!r} must be "
+                 "numbers with 0 < min < max <= 1")
         _require(0.0 < self.min_scale < self.max_scale <= 1.0,
                  f"{where}: scales min={self.min_scale!r} max={self.max_scale!r} must satisfy "
                  "0 < min < max <= 1")
@@ -142,7 +156,7 @@ class Genome:
     taps: tuple[tuple[int, int], ...]
     head: HeadGene
     channel_divisor: int = 8
-    version: int = field(default=1)
+    version: int = field(default=GENOME_VERSION)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stages", tuple(self.stages))
@@ -169,6 +183,10 @@ class Genome:
 
     def _validate_taps(self) -> None:
         _require(len(self.taps) >= 1, "taps: at least the backbone output must feed the head")
+        for tap in self.taps:
+            _require(len(tap) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                           for v in tap),
+                     f"taps: {list(tap)} is not a (stage, block) pair of integers, e.g. [4, 3]")
         stages_seen = [t[0] for t in self.taps]
         _require(stages_seen == sorted(set(stages_seen)),
                  f"taps={list(self.taps)}: at most one tap per stage, in increasing stage order")
@@ -223,22 +241,35 @@ class Genome:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Genome:
+        """A genome from plain JSON types; every structural fault (a missing or unknown key,
+        a wrong type) is a :class:`GenomeError` naming where it is."""
+        data = _fields(data, "genome", GENOME_KEYS, ("channel_divisor", "version"))
+        version = data.get("version", GENOME_VERSION)
+        _require(version == GENOME_VERSION, f"version={version!r}: this tinynas reads genome "
+                 f"version {GENOME_VERSION}")
+        head = _fields(data["head"], "head", ("kind", "extras", "anchors"))
+        stages = [_fields(s, f"stages[{i}]", ("width", "depth"), ("block", "kernel"))
+                  for i, s in enumerate(_list(data["stages"], "stages"))]
+        anchors = [_fields(a, f"head.anchors[{i}]", ("min_scale", "max_scale", "ratios"))
+                   for i, a in enumerate(_list(head["anchors"], "head.anchors"))]
         try:
-            head = data["head"]
             return cls(
                 resolution=data["resolution"],
-                stages=tuple(StageGene(**s) for s in data["stages"]),
-                taps=tuple(tuple(t) for t in data["taps"]),
-                head=HeadGene(kind=head["kind"], extras=tuple(head["extras"]),
+                stages=tuple(StageGene(**s) for s in stages),
+                taps=tuple(tuple(_list(t, f"taps[{i}]"))
+                           for i, t in enumerate(_list(data["taps"], "taps"))),
+                head=HeadGene(kind=head["kind"], extras=tuple(_list(head["extras"],
+                                                                    "head.extras")),
                               anchors=tuple(AnchorGene(a["min_scale"], a["max_scale"],
-                                                       tuple(a["ratios"]))
-                                            for a in head["anchors"])),
+                                                       tuple(_list(a["ratios"],
+                                                                   f"head.anchors[{i}].ratios")))
+                                            for i, a in enumerate(anchors))),
                 channel_divisor=data.get("channel_divisor", 8),
-                version=data.get("version", 1),
+                version=version,
             )
-        except (KeyError, TypeError) as exc:
-            raise GenomeError(f"genome dict is malformed ({type(exc).__name__}: {exc}); "
-                              "expected keys resolution, stages, taps, head") from exc
+        except TypeError as exc:  # a value of the wrong type that validation compared
+            raise GenomeError(f"genome dict is malformed ({exc}); see Genome.to_dict() for "
+                              "the layout") from exc
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -250,9 +281,32 @@ class Genome:
         except json.JSONDecodeError as exc:
             raise GenomeError(f"genome is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
-            raise GenomeError("genome JSON must be an object with keys resolution, stages, "
-                              "taps, head")
+            raise GenomeError("genome JSON must be an object with keys "
+                              f"{', '.join(GENOME_KEYS)}")
         return cls.from_dict(data)
+
+
+def _fields(value: Any, where: str, required: tuple[str, ...],
+            optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``value`` as a JSON object holding ``required`` and nothing but ``optional`` besides."""
+    expected = ", ".join(required + optional)
+    if not isinstance(value, dict):
+        raise GenomeError(f"{where}: expected an object with keys {expected}, got "
+                          f"{type(value).__name__} {value!r:.40}")
+    missing = [k for k in required if k not in value]
+    unknown = [k for k in value if k not in required + optional]
+    faults = ([f"lacks {', '.join(missing)}"] if missing else []) + (
+        [f"has unknown key{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}"]
+        if unknown else [])
+    if faults:
+        raise GenomeError(f"{where} is malformed: {'; '.join(faults)}; expected keys {expected}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        raise GenomeError(f"{where}: expected a list, got {type(value).__name__} {value!r:.40}")
+    return list(value)
 
 
 def _plain(value: Any) -> Any:

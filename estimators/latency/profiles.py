@@ -13,11 +13,11 @@ import datetime
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from estimators.files import atomic_write_json
 from estimators.latency.predictor import HostModel, LatencyModel, LatencyModelError
 
 PROFILE_SCHEMA = "tinynas-latency-profile/1"
@@ -93,15 +93,11 @@ def load_profile(target: str, name: str) -> Profile:
 
 
 def save_profile(profile: Profile, merge: bool = True) -> Path:
-    """Write atomically; with ``merge``, runtimes already in the saved profile are kept."""
+    """Write atomically (:func:`estimators.files.atomic_write_json`); with ``merge``,
+    runtimes already in the saved profile are kept."""
     path = profile_path(profile.target, profile.name)
     if merge and path.is_file():
         old = load_profile(profile.target, profile.name)
         profile = Profile(profile.target, profile.name, {**old.models, **profile.models},
                           {**old.hosts, **profile.hosts}, {**old.notes, **profile.notes})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.",
-                                     suffix=".tmp", delete=False) as handle:
-        handle.write(json.dumps(profile.to_dict(), indent=2) + "\n")
-    os.replace(handle.name, path)
-    return path
+    return atomic_write_json(path, profile.to_dict(), indent=2)

@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from estimators.files import atomic_open, atomic_write_bytes, atomic_write_text
+
 SCHEMA = "tinynas-latency-runs/1"
 GENOME_CLASSES = (1, 3, 20)  # genomes cycle through these class counts
 FIT, HOLDOUT = "fit", "holdout"
@@ -186,9 +188,10 @@ def export_file(model: Planned, cache: Path | None = None) -> bytes:
     with tempfile.TemporaryDirectory() as work:
         tflite = convert(net, images, Path(work)).tflite
     if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-        (cache / f"{model.name}.json").write_text(spec_json)
-        (cache / f"{model.name}.tflite").write_bytes(tflite)
+        # Each file whole, and the spec last: it is what marks the cached file as this
+        # model's, so a run killed between the two leaves a stale spec, never a torn file.
+        atomic_write_bytes(cache / f"{model.name}.tflite", tflite)
+        atomic_write_text(cache / f"{model.name}.json", spec_json)
     return tflite
 
 
@@ -290,15 +293,13 @@ def feature_matrix(runs: Iterable[Run]) -> Any:
 
 
 def write_runs(rows: Iterable[Run], path: Path) -> None:
-    """Write the CSV atomically (a temporary sibling renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.",
-                                     suffix=".tmp", delete=False, newline="") as handle:
+    """Write the CSV atomically (:func:`estimators.files.atomic_open`: a hidden temporary
+    sibling, fsynced, renamed into place)."""
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         for row in rows:
             writer.writerow(asdict(row))
-    os.replace(handle.name, path)
 
 
 def read_runs(path: Path) -> list[Run]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from estimators.files import atomic_write_text
+
 DEFAULT_SYMBOL = "g_model"
 BYTES_PER_LINE = 12
 
@@ -62,8 +64,10 @@ def write_c_array(tflite: bytes, header_path: str | Path, source_path: str | Pat
             or alignment & (alignment - 1):
         raise ValueError(f"alignment={alignment!r}: must be a power of two")
     header_path, source_path = Path(header_path), Path(source_path)
-    header_path.write_text(_header(symbol, len(data), arena_bytes, note))
-    source_path.write_text(_source(data, symbol, alignment, header_path.name))
+    # Each file appears whole (estimators.files); the header last, so a header on disk
+    # means its source was written first.
+    atomic_write_text(source_path, _source(data, symbol, alignment, header_path.name))
+    atomic_write_text(header_path, _header(symbol, len(data), arena_bytes, note))
 
 
 def _comment(note: str) -> list[str]:

@@ -1,7 +1,8 @@
 """One export: convert, verify on the real runtimes, compare with the estimators, write.
 
-Everything is produced in a temporary sibling of the output directory and renamed into place
-at the end, so an interrupted or failed export leaves nothing behind.
+The files are written into a hidden sibling of the output directory, fsynced and renamed into
+place at the end (:func:`estimators.files.staged_dir`), so an interrupted or failed export
+leaves no output directory, never a partial one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from estimators.deploy import deployed
 from estimators.estimate import Budgets, estimate, violations
+from estimators.files import staged_dir
 from estimators.ram import TAIL_HOST64, TAIL_MCU32, arena_plan, tail_bytes
 from estimators.targets import Target
 from nas.export import calibration, runtimes
@@ -184,15 +186,12 @@ def _describe(request: ExportRequest, out_dir: Path, tflite: bytes) -> dict[str,
 def run(request: ExportRequest, out_dir: Path, step: Step = lambda _: None) -> dict[str, Any]:
     """Export, verify and write ``out_dir`` atomically; returns the model card's JSON."""
     check_out_dir(out_dir)
-    parent = out_dir.resolve().parent
-    with tempfile.TemporaryDirectory(dir=parent, prefix=f".{out_dir.name}.") as tmp:
-        work, stage = Path(tmp) / "work", Path(tmp) / "out"
-        work.mkdir()
-        stage.mkdir()
+    # The converter's scratch files are internal: the system's temporary directory.
+    with tempfile.TemporaryDirectory(prefix="tinynas-export-") as work:
         step("calibration images")
         images, calib = calibration_images(request)
         step("PyTorch -> ONNX -> onnx2tf -> int8 TFLite")
-        converted = convert(request.net, images, work)
+        converted = convert(request.net, images, Path(work))
         step("parity: float PyTorch vs int8 LiteRT")
         figures = parity(request.net, converted.tflite, images[: request.parity_images])
         check_parity(figures)
@@ -203,11 +202,10 @@ def run(request: ExportRequest, out_dir: Path, step: Step = lambda _: None) -> d
                           measured["tflm_arena_bytes"]),
                   "calibration": calib, "rewritten_depthwise": converted.rewritten_depthwise,
                   "reordered": converted.reordered}
-        step("writing files")
+    step("writing files")
+    # Staged in a hidden sibling, fsynced, renamed over the (absent or empty) out_dir.
+    with staged_dir(out_dir) as stage:
         _write(stage, request, converted.tflite, converted.onnx, result)
-        if out_dir.exists():
-            out_dir.rmdir()  # empty (check_out_dir): replaced by the finished directory
-        stage.rename(out_dir)
     return result
 
 
@@ -216,12 +214,14 @@ def _write(stage: Path, request: ExportRequest, tflite: bytes, onnx: bytes,
     from nas.export.card import card_json, render_markdown
     from nas.export.carray import write_c_array
 
+    # Plain writes: the stage as a whole is what appears atomically (staged_dir).
     (stage / "model_int8.tflite").write_bytes(tflite)
     (stage / "model.onnx").write_bytes(onnx)
     genome = genome_json(request.spec, request.class_names, output_names(request.net))
-    (stage / "genome.json").write_text(json.dumps(genome, indent=2) + "\n")
-    (stage / "model_card.json").write_text(json.dumps(card_json(result), indent=2) + "\n")
-    (stage / "model_card.md").write_text(render_markdown(result))
+    (stage / "genome.json").write_text(json.dumps(genome, indent=2) + "\n", encoding="utf-8")
+    (stage / "model_card.json").write_text(json.dumps(card_json(result), indent=2) + "\n",
+                                           encoding="utf-8")
+    (stage / "model_card.md").write_text(render_markdown(result), encoding="utf-8")
     write_c_array(tflite, stage / "model_data.h", stage / "model_data.cc",
                   arena_bytes=result["arena_bytes_estimated_target"],
                   note=f"{request.spec.label} for {request.target.name}")

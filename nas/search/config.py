@@ -8,7 +8,7 @@ run (trials, timeout, workers) and what to do afterwards (top-k training, export
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class SearchConfig:
     seed: int
     sampler: str
     population: int                  # NSGA-II generation size (kept for the study's life)
+    trial_budget_s: float | None = None  # a training proxy's time per trial, then PRUNED
     format: str = CONFIG_FORMAT
 
     @property
@@ -92,10 +93,12 @@ class SearchConfig:
             raise UsageError(f"study config format {found!r} is not {CONFIG_FORMAT!r}: it was "
                              "written by another tinynas version; use a new --study")
         names = {f.name for f in fields(cls)}
-        missing = sorted(names - set(data))
+        # Keys added later have defaults: a study from before them still opens.
+        required = {f.name for f in fields(cls) if f.default is MISSING}
+        missing = sorted(required - set(data))
         if missing:
             raise UsageError(f"study config lacks {', '.join(missing)}; use a new --study")
-        values = {k: data[k] for k in names}
+        values = {k: data[k] for k in names if k in data}
         values["objectives"] = tuple(values["objectives"])
         values["class_names"] = tuple(values["class_names"])
         return cls(**values)

@@ -16,13 +16,15 @@ import sys
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
-from optuna.exceptions import DuplicatedStudyError
+from optuna.distributions import BaseDistribution
+from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
@@ -33,6 +35,7 @@ from nas.models import UsageError
 from nas.search.config import CONFIG_ATTR, SearchConfig, check_same
 from nas.search.objective import (
     BASELINE_ATTR,
+    COMPANION_ATTR,
     TrialRunner,
     assess,
     one_line,
@@ -46,6 +49,7 @@ from nas.search.queue import (
     counts,
     enqueue_slots,
     fail_stale,
+    interrupts_deferred,
     mark_interrupted,
     study_lock,
 )
@@ -112,30 +116,38 @@ def prepare(plan: SearchPlan, storage: BaseStorage, target: Target, budgets: Bud
             needs_prune: bool) -> Studies:
     """Create or continue the studies, fail stale trials, top up the queue."""
     main, _ = create_or_load(storage, plan.name, plan.config)
-    baselines, created = create_or_load(storage, plan.name + BASELINES_SUFFIX, plan.config)
-    if created:
-        # Creating the study is the lock: only its creator enqueues, so no baseline is
-        # queued twice however many machines start at once.
-        enqueue_baselines(baselines, plan.config, target, budgets)
+    baselines, _ = create_or_load(storage, plan.name + BASELINES_SUFFIX, plan.config)
+    if NOT_FITTING_ATTR not in baselines.user_attrs:
+        # Under the lock, by whichever driver comes first: no baseline is queued twice
+        # however many machines start at once, and one whose creator died before (or
+        # while) queueing them gets them from the next run.
+        with study_lock(storage, plan.name):
+            enqueue_baselines(baselines, plan.config, target, budgets)
     prune = prune_study(storage, plan.name) if needs_prune else None
     studies = Studies(main, baselines, prune)
-    fail_stale([*studies.searched, *([prune] if prune else [])])
+    fail_stale_trials(studies)
     top_up(storage, plan, studies)
     return studies
 
 
 def create_or_load(storage: BaseStorage, name: str, config: SearchConfig
                    ) -> tuple[optuna.Study, bool]:
-    try:
-        study = optuna.create_study(storage=storage, study_name=name,
-                                    directions=config.directions)
-    except DuplicatedStudyError:
-        study = optuna.load_study(study_name=name, storage=storage)
-        check_same(name, _stored_config(study), config)
-        return study, False
-    study.set_metric_names(config.metric_names)
-    study.set_user_attr(CONFIG_ATTR, config.to_dict())
-    return study, True
+    # Ctrl-C between creating the study and storing its config would leave a study every
+    # later run refuses ("not created by tinynas search").
+    with interrupts_deferred():
+        try:
+            study = optuna.create_study(storage=storage, study_name=name,
+                                        directions=config.directions)
+        except DuplicatedStudyError:
+            study = None
+        else:
+            study.set_metric_names(config.metric_names)
+            study.set_user_attr(CONFIG_ATTR, config.to_dict())
+    if study is not None:
+        return study, True
+    study = optuna.load_study(study_name=name, storage=storage)
+    check_same(name, _stored_config(study), config)
+    return study, False
 
 
 def _stored_config(study: optuna.Study) -> SearchConfig:
@@ -161,15 +173,20 @@ def prune_study(storage: BaseStorage, name: str) -> optuna.Study:
 def enqueue_baselines(study: optuna.Study, config: SearchConfig, target: Target,
                       budgets: Budgets) -> None:
     """One WAITING trial per detector baseline that fits the budgets; the others are listed
-    in study user attr ``not_fitting`` with their violations."""
+    in study user attr ``not_fitting`` with their violations. That attr is written last and
+    marks the work done; a baseline queued by a run that stopped before it is not queued
+    again. Call under :func:`study_lock`."""
+    if NOT_FITTING_ATTR in study.user_attrs:
+        return  # another driver did it while this one waited for the lock
+    queued = {t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)}
     not_fitting = {}
     for info in list_baselines(DETECTION):
         spec = ModelSpec(config.num_classes, baseline=info.name)
         assessed = assess(spec, target, budgets, config.latency_budget_ms)
-        if assessed.fits:
-            study.enqueue_trial({}, user_attrs={BASELINE_ATTR: info.name, SLOT_ATTR: True})
-        else:
+        if not assessed.fits:
             not_fitting[info.name] = "; ".join(assessed.violations)
+        elif info.name not in queued:
+            study.enqueue_trial({}, user_attrs={BASELINE_ATTR: info.name, SLOT_ATTR: True})
     study.set_user_attr(NOT_FITTING_ATTR, not_fitting)
 
 
@@ -202,7 +219,7 @@ def load_studies(storage: BaseStorage, plan: SearchPlan, sampler: optuna.sampler
 
 def make_sampler(config: SearchConfig, seed: int) -> optuna.samplers.BaseSampler:
     if config.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(population_size=config.population, seed=seed)
+        return SharedParamsNSGAIISampler(population_size=config.population, seed=seed)
     if config.sampler == "tpe":
         # constant_liar: parallel workers see each other's running trials as poor, so they
         # do not all sample the same promising region.
@@ -212,6 +229,26 @@ def make_sampler(config: SearchConfig, seed: int) -> optuna.samplers.BaseSampler
         return optuna.samplers.GPSampler(seed=seed, deterministic_objective=True,
                                          warn_independent_sampling=False)
     raise UsageError(f"--sampler {config.sampler!r}: valid samplers are nsga2, tpe, gp")
+
+
+class SharedParamsNSGAIISampler(optuna.samplers.NSGAIISampler):
+    """NSGA-II whose crossover uses only the parameters every parent has.
+
+    Optuna works out the search space (the parameters all complete trials share) and then
+    reads the parents. With several workers, a parent can complete in between. If it lacks a
+    conditional parameter of that space (``extra0_ch`` of a genome without extra layers),
+    the crossover raised KeyError and the trial failed (seen with four workers). A parameter
+    some parent lacks is sampled independently instead, as Optuna does for any parameter
+    outside the shared space."""
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        parents = self.get_parent_population(study, self.get_trial_generation(study, trial))
+        if not parents:
+            return {}
+        shared = {name: dist for name, dist in search_space.items()
+                  if all(p.distributions.get(name) == dist for p in parents)}
+        return self._child_generation_strategy(study, shared, parents)
 
 
 def worker_seed(seed: int, worker: int, finished: int) -> int:
@@ -248,18 +285,35 @@ def work(plan: SearchPlan, storage: BaseStorage, runner: TrialRunner, studies: S
     with Heartbeat(storage) as heartbeat:
         runner.heartbeat = heartbeat
         while plan.deadline is None or time.time() < plan.deadline:
-            picked = _next_trial(plan, studies)
+            picked = _claim_and_evaluate(plan, studies, runner, heartbeat)
             if picked is None:
                 break
-            study, trial_id = picked
-            heartbeat.watch(trial_id)
-            try:
-                _evaluate(study, trial_id, runner)
-            finally:
-                heartbeat.forget(trial_id)
             done += 1
             on_done()
     return done
+
+
+def _claim_and_evaluate(plan: SearchPlan, studies: Studies, runner: TrialRunner,
+                        heartbeat: Heartbeat) -> tuple[optuna.Study, int] | None:
+    """Claim the next trial and evaluate it; None when there is none. Ctrl-C at any moment
+    after the claim (not only during the objective) marks the trial interrupted: a trial
+    left RUNNING would hold up every run for a minute until its heartbeat went stale."""
+    picked = None
+    try:
+        with interrupts_deferred():  # the claim completes and `picked` is set, or neither
+            picked = _next_trial(plan, studies)
+        if picked is not None:
+            heartbeat.watch(picked[1])
+            _evaluate(*picked, runner)
+        return picked
+    except KeyboardInterrupt:
+        if picked is not None:
+            with interrupts_deferred():  # a second Ctrl-C must not cut the marking short
+                mark_interrupted(picked[0]._storage, picked[1], "interrupted")
+        raise
+    finally:
+        if picked is not None:
+            heartbeat.forget(picked[1])
 
 
 def _next_trial(plan: SearchPlan, studies: Studies) -> tuple[optuna.Study, int] | None:
@@ -274,12 +328,18 @@ def _next_trial(plan: SearchPlan, studies: Studies) -> tuple[optuna.Study, int] 
 
 
 def _evaluate(study: optuna.Study, trial_id: int, runner: TrialRunner) -> None:
+    # UpdateFinishedTrialError: another process ended the trial under us, taking this worker
+    # for dead (no heartbeat for a minute, e.g. a suspended machine), and queued a
+    # replacement. The count stays exact; this worker moves on instead of dying.
+    with contextlib.suppress(UpdateFinishedTrialError):
+        _evaluate_and_tell(study, trial_id, runner)
+
+
+def _evaluate_and_tell(study: optuna.Study, trial_id: int, runner: TrialRunner) -> None:
     try:
         trial = optuna.Trial(study, trial_id)
         outcome = runner.run(trial)
-    except KeyboardInterrupt:
-        with _no_second_interrupt():
-            mark_interrupted(study._storage, trial_id, "interrupted")
+    except UpdateFinishedTrialError:
         raise
     except Exception as exc:  # the sampler failed before the objective ran
         study._storage.set_trial_user_attr(trial_id, "fail_reason", one_line(exc))
@@ -287,20 +347,6 @@ def _evaluate(study: optuna.Study, trial_id: int, runner: TrialRunner) -> None:
         return
     study.tell(trial, list(outcome.values) if outcome.values is not None else None,
                state=outcome.state, skip_if_finished=True)
-
-
-@contextlib.contextmanager
-def _no_second_interrupt() -> Iterator[None]:
-    """A second Ctrl-C while recording the first must not leave the trial RUNNING."""
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: nothing to guard
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def worker_entry(job: WorkerJob) -> None:
@@ -424,12 +470,33 @@ def _settle(run: _Run) -> bool:
                    for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
         if not running:
             return False
-        if fail_stale(searched):
+        if fail_stale_trials(run.studies):
             top_up(run.storage, run.plan, run.studies)
             return True
         run.refresh()
         time.sleep(POLL_S)
     return False
+
+
+def fail_stale_trials(studies: Studies) -> bool:
+    """Fail the trials of dead workers; True when a searched one was failed (it needs a
+    replacement). A training proxy's companion trial is failed too when it is stale or its
+    trial ended without it: a worker killed mid-training leaves both RUNNING, and the two
+    heartbeats, stamped a moment apart, need not go stale in the same check."""
+    failed = fail_stale(studies.searched)
+    if studies.prune is not None:
+        fail_stale([studies.prune])
+        _fail_orphan_companions(studies.main, studies.prune)
+    return bool(failed)
+
+
+def _fail_orphan_companions(main: optuna.Study, prune: optuna.Study) -> None:
+    ended = {t.number for t in main.get_trials(deepcopy=False) if t.state.is_finished()}
+    for companion in prune.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        number = companion.user_attrs.get(COMPANION_ATTR)
+        if number in ended:
+            mark_interrupted(prune._storage, companion._trial_id,
+                             f"worker stopped (trial {number} ended without it)")
 
 
 def _finished(studies: Studies) -> int:

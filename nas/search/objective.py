@@ -10,6 +10,7 @@ studies) and stops early when its pruner says so.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections import Counter
@@ -24,7 +25,7 @@ from estimators.estimate import Budgets, Estimate, estimate
 from estimators.targets import Target
 from nas.search.config import SearchConfig
 from nas.search.queue import FAIL_REASON, Heartbeat
-from objectives.proxies import AccuracyProxy, ProxyData, ProxyPruned, get_proxy
+from objectives.proxies import AccuracyProxy, ProxyData, ProxyOutOfTime, ProxyPruned, get_proxy
 from search_space.sampling import sample_genome
 from search_space.spec import ModelSpec
 
@@ -118,6 +119,10 @@ class TrialRunner:
         except ProxyPruned as exc:
             trial.set_user_attr(FAIL_REASON, f"pruned: {exc}")
             return Outcome(TrialState.PRUNED)
+        except ProxyOutOfTime as exc:
+            trial.set_user_attr(FAIL_REASON, f"time budget {self.config.trial_budget_s:g} s "
+                                f"ran out: {exc}")
+            return Outcome(TrialState.PRUNED)
         except Exception as exc:  # any bug of one candidate must not stop all
             trial.set_user_attr(FAIL_REASON, one_line(exc))
             return Outcome(TrialState.FAIL)
@@ -161,19 +166,27 @@ class TrialRunner:
             self._data = self.load_data()
         return self._data
 
+    def timed_data(self) -> ProxyData:
+        """The data with this trial's deadline (the clock starts once the data is read)."""
+        data, budget = self.data(), self.config.trial_budget_s
+        if budget is None:
+            return data
+        return dataclasses.replace(data, deadline=time.monotonic() + budget)
+
     def _score(self, trial: optuna.Trial, spec: ModelSpec) -> float:
         if self.proxy.training_free or self.prune_study is None:
-            return self._checked(self.proxy.score(spec, self.data()))
+            return self._checked(self.proxy.score(spec, self.timed_data()))
         companion = self.prune_study.ask()
         companion.set_user_attr(COMPANION_ATTR, trial.number)
         if self.heartbeat is not None:
             self.heartbeat.watch(companion._trial_id)
         state, value = TrialState.FAIL, None
         try:
-            value = self._checked(self.proxy.score(spec, self.data(), _reporter(companion)))
+            value = self._checked(self.proxy.score(spec, self.timed_data(),
+                                                   _reporter(companion)))
             state = TrialState.COMPLETE
             return value
-        except ProxyPruned:
+        except (ProxyPruned, ProxyOutOfTime):
             state = TrialState.PRUNED
             raise
         finally:

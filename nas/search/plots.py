@@ -13,14 +13,13 @@ without the plotting libraries, which are imported only when a file is drawn.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from estimators.budgets import format_bytes
+from estimators.files import atomic_write, atomic_write_text  # each plot appears whole
 from nas.search.trials import TrialRow
 
 PNG_NAME, HTML_NAME = "pareto.png", "pareto.html"
@@ -95,27 +94,6 @@ def hover(row: TrialRow) -> str:
     if row.rejected:
         lines.append(f"rejected: {row.rejected}")
     return "<br>".join(lines)
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """``write`` into a temporary sibling, then rename: the file appears whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a plot is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_png(data: PlotData, path: Path) -> Path:
@@ -201,7 +179,7 @@ def write_html(data: PlotData, path: Path) -> Path:
     fig.update_layout(title_text=data.title, template="plotly_white", hovermode="closest")
     # include_plotlyjs=True inlines plotly.js (~4 MB): the page needs no network.
     html = fig.to_html(include_plotlyjs=True, full_html=True)
-    return atomic_write(path, lambda f: f.write(html.encode("utf-8")))
+    return atomic_write_text(path, html)
 
 
 def _scatter(go: Any, rows: Sequence[TrialRow], x: list[Any], y: list[Any], name: str,

@@ -1,8 +1,10 @@
 """Exact trial counts across processes and machines: slots, claiming, heartbeats, a lock.
 
 ``--trials N`` means N trials in the study. The driver enqueues the missing ones as WAITING
-"slot" trials; workers only ever *claim* a WAITING trial (a compare-and-set through the
-storage API), never create one, so K workers on any number of machines run exactly N.
+"slot" trials (under :func:`study_lock`); workers only ever *claim* a WAITING trial, never
+create one, so K workers on any number of machines run exactly N. A claim is exclusive in
+every storage because only the process that creates the trial's claim study (an atomic
+insert of a unique name) may move the trial from WAITING to RUNNING (see :func:`_take`).
 
 A trial that was interrupted (Ctrl-C, a killed worker) is FAIL with user attr
 ``tinynas_interrupted``; it does not count towards N, so the next run adds a slot in its place.
@@ -24,6 +26,8 @@ import optuna
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
+
+from nas.search.storage import CLAIM_INFIX, LOCK_SUFFIX, interrupts_deferred
 
 SLOT_ATTR = "tinynas_slot"
 INTERRUPTED_ATTR = "tinynas_interrupted"
@@ -71,14 +75,27 @@ def claim(study: optuna.Study, limit: int | None = None) -> int | None:
     if limit is not None:
         trials = sorted((t for t in trials if counts(t)), key=lambda t: t.number)[:limit]
     for trial in trials:
-        if trial.state != TrialState.WAITING:
-            continue
-        try:
-            if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
-                return trial._trial_id
-        except UpdateFinishedTrialError:
-            continue  # another worker claimed and finished it meanwhile
+        if trial.state == TrialState.WAITING and _take(storage, study.study_name,
+                                                       trial._trial_id):
+            return trial._trial_id
     return None
+
+
+def _take(storage: BaseStorage, study_name: str, trial_id: int) -> bool:
+    """Move ``trial_id`` from WAITING to RUNNING if no other process did.
+
+    ``set_trial_state_values(RUNNING)`` alone is not a compare-and-set on SQLite: SQLite has
+    no ``SELECT ... FOR UPDATE``, so two processes can both read WAITING and both "win" (CI
+    saw two workers run one trial). Creating a uniquely named study is atomic in every
+    storage, so only the creator of the trial's claim study may move it, and it re-reads the
+    state first: a process that read WAITING before the winner moved it then sees RUNNING."""
+    with try_lock(storage, f"{study_name}{CLAIM_INFIX}{trial_id}") as held:
+        if not held or storage.get_trial(trial_id).state != TrialState.WAITING:
+            return False
+        try:
+            return storage.set_trial_state_values(trial_id, state=TrialState.RUNNING)
+        except UpdateFinishedTrialError:
+            return False
 
 
 def mark_interrupted(storage: BaseStorage, trial_id: int, reason: str) -> None:
@@ -156,47 +173,65 @@ class Heartbeat:
                 self._storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
 
 
-LOCK_SUFFIX = ":lock"
 _LOCK_TIME = "time"
+# When this process first saw a lock without a stamp (its holder may have died between
+# creating and stamping it): such a lock is stale that long after the first sighting.
+_unstamped_since: dict[str, float] = {}
 
 
 @contextlib.contextmanager
 def study_lock(storage: BaseStorage, name: str, poll_s: float = 0.2) -> Iterator[None]:
-    """A mutex over every process using ``storage``: creating a study is atomic in every
-    Optuna storage (unique names), so the holder is whoever created ``NAME:lock``. A lock
-    older than :func:`stale_after_s` was left by a dead process and is broken."""
-    lock_name = name + LOCK_SUFFIX
-    first_seen: float | None = None
+    """A mutex over every process using ``storage``, held while the block runs; waits for
+    it, breaking a lock left by a dead process (see :func:`try_lock`)."""
     while True:
-        try:
-            study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE],
-                                                lock_name)
-        except DuplicatedStudyError:
-            first_seen = _wait_or_break(storage, lock_name, first_seen)
-            time.sleep(poll_s)
-            continue
-        storage.set_study_user_attr(study_id, _LOCK_TIME, time.time())
-        break
+        with try_lock(storage, name + LOCK_SUFFIX) as held:
+            if held:
+                yield
+                return
+        time.sleep(poll_s)
+
+
+@contextlib.contextmanager
+def try_lock(storage: BaseStorage, lock_name: str) -> Iterator[bool]:
+    """Take the lock ``lock_name`` if it is free: yields whether this process holds it.
+
+    Creating a study is atomic in every Optuna storage (names are unique), so the holder is
+    whoever created the study ``lock_name``; releasing deletes it. A lock older than
+    :func:`stale_after_s` was left by a dead process and is broken (not taken: the caller
+    tries again). Ctrl-C waits while the lock is taken or released, so an interrupted
+    process never leaves it behind for the others to wait on."""
+    study_id: int | None = None
     try:
-        yield
+        with interrupts_deferred():
+            study_id = _create_lock(storage, lock_name)
+        if study_id is None:
+            _break_if_stale(storage, lock_name)
+        yield study_id is not None
     finally:
-        with contextlib.suppress(KeyError):
-            storage.delete_study(study_id)
+        if study_id is not None:
+            with interrupts_deferred(), contextlib.suppress(KeyError):
+                storage.delete_study(study_id)
 
 
-def _wait_or_break(storage: BaseStorage, lock_name: str, first_seen: float | None
-                   ) -> float | None:
-    """Break the lock if it is stale; returns when this process first saw it held."""
+def _create_lock(storage: BaseStorage, lock_name: str) -> int | None:
+    try:
+        study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], lock_name)
+    except DuplicatedStudyError:
+        return None
+    storage.set_study_user_attr(study_id, _LOCK_TIME, time.time())
+    return study_id
+
+
+def _break_if_stale(storage: BaseStorage, lock_name: str) -> None:
     try:
         study_id = storage.get_study_id_from_name(lock_name)
         stamp = storage.get_study_user_attrs(study_id).get(_LOCK_TIME)
     except KeyError:
-        return None  # released meanwhile
+        return  # released meanwhile
     now = time.time()
-    first_seen = now if first_seen is None else first_seen
-    since = stamp if isinstance(stamp, int | float) else first_seen
-    if now - since > stale_after_s():
+    if not isinstance(stamp, int | float):
+        stamp = _unstamped_since.setdefault(lock_name, now)
+    if now - stamp > stale_after_s():
+        _unstamped_since.pop(lock_name, None)
         with contextlib.suppress(KeyError):
             storage.delete_study(study_id)
-        return None
-    return first_seen

@@ -11,13 +11,21 @@ Accepted forms (``--storage``):
 
 Every failure to open a storage is a :class:`UsageError` naming the URL (password hidden):
 the user typed it.
+
+Ctrl-C never cuts a storage call short: it takes effect when the call returns (see
+:func:`interrupts_deferred`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import functools
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
@@ -31,13 +39,23 @@ JOURNAL_PREFIX = "journal:"
 JOURNAL_SUFFIXES = (".log", ".journal")
 _RDB_PREFIXES = ("sqlite:", "postgresql:", "postgresql+", "postgres:", "mysql:", "mysql+")
 # Studies tinynas keeps next to a search study; views list only the main ones.
-SIDE_SUFFIXES = (":baselines", ":prune", ":lock")
+LOCK_SUFFIX = ":lock"
+SIDE_SUFFIXES = (":baselines", ":prune", LOCK_SUFFIX)
+CLAIM_INFIX = ":claim:"  # NAME:claim:TRIAL_ID exists while a worker claims that trial
 VALID_FORMS = ("sqlite:///PATH, postgresql://USER:PASS@HOST/DB, mysql://USER:PASS@HOST/DB, "
                "journal:PATH or a PATH ending in .log/.journal")
 # Several worker processes write one SQLite file; wait for its lock rather than fail.
 SQLITE_TIMEOUT_S = 120.0
 # A server that does not answer should fail the command quickly, not after minutes.
 CONNECT_TIMEOUT_S = 10
+# The PostgreSQL driver tinynas installs. SQLAlchemy 2.1 maps a bare postgresql:// to psycopg
+# (version 3), which is not installed, and no longer accepts postgres:// at all.
+POSTGRES_DRIVER = "postgresql+psycopg2://"
+_BARE_POSTGRES = ("postgresql://", "postgres://")
+# Opening a new database retries this often when another process created the tables meanwhile.
+SCHEMA_ATTEMPTS = 5
+_SCHEMA_RACE_SIGNS = ("already exists", "duplicate key", "UNIQUE constraint failed",
+                      "Duplicate entry")
 
 
 def default_url(runs_dir: Path) -> str:
@@ -68,7 +86,8 @@ def resolve_storage(url: str | None, runs_dir: Path, *, create: bool = True) -> 
         _make_dir(runs_dir, "--runs-dir")
     url = check_url(url, runs_dir, create=create)
     if is_journal(url):
-        return _opened(url, lambda: JournalStorage(JournalFileBackend(str(_journal_path(url)))))
+        return _opened(url, lambda: DeferringJournalStorage(
+            JournalFileBackend(str(_journal_path(url)))))
     return _rdb(url)
 
 
@@ -126,7 +145,38 @@ def _rdb(url: str) -> BaseStorage:
         kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}
     else:
         kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
-    return _opened(url, lambda: RDBStorage(url, engine_kwargs=kwargs))
+    return _opened(url, lambda: _new_rdb(url, kwargs))
+
+
+def _new_rdb(url: str, kwargs: dict[str, Any]) -> BaseStorage:
+    """Optuna's storage on ``url``, creating its tables if needed. Commands started together
+    on a new database all create them: the losers' CREATE or INSERT fails on the winner's
+    rows (seen on PostgreSQL: duplicate key in pg_type). A retry finds the tables made."""
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            return DeferringRDBStorage(engine_url(url), engine_kwargs=kwargs)
+        except Exception as exc:
+            if attempt + 1 == SCHEMA_ATTEMPTS or not _lost_schema_race(exc):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _lost_schema_race(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if any(sign in str(exc) for sign in _SCHEMA_RACE_SIGNS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def engine_url(url: str) -> str:
+    """``url`` as SQLAlchemy should open it: a PostgreSQL URL without a driver gets the
+    installed one (psycopg2); any other URL is unchanged."""
+    for bare in _BARE_POSTGRES:
+        if url.startswith(bare):
+            return POSTGRES_DRIVER + url[len(bare):]
+    return url
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -171,7 +221,7 @@ def _first_line(exc: BaseException) -> str:
 def study_names(storage: BaseStorage) -> list[str]:
     """The search studies ``storage`` holds (not the baselines/prune/lock side studies)."""
     names = (s.study_name for s in storage.get_all_studies())
-    return sorted(n for n in names if not n.endswith(SIDE_SUFFIXES))
+    return sorted(n for n in names if not n.endswith(SIDE_SUFFIXES) and CLAIM_INFIX not in n)
 
 
 def open_study(name: str, url: str | None, runs_dir: Path) -> optuna.Study:
@@ -189,3 +239,78 @@ def load_study(name: str, storage: BaseStorage, url: str) -> optuna.Study:
         raise UsageError(f"--study {name!r}: no such study in {display_url(url)}; studies "
                          f"there: {held}") from None
     return optuna.load_study(study_name=name, storage=storage)
+
+
+# -- Ctrl-C between storage calls, never inside one ----------------------------------------------
+
+_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Ctrl-C pressed this often during one deferred block takes effect at once: a storage call
+# that hangs (a server that stopped answering) must not make the command unstoppable.
+FORCE_AFTER = 3
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM arriving during the block take effect when it ends.
+
+    A KeyboardInterrupt raised inside SQLAlchemy or a journal write can leave a SQLite read
+    lock held by a half-used connection (the other processes then wait for the 2-minute busy
+    timeout: seen with four workers and Ctrl-C), a half-written journal line, a trial claimed
+    but unknown to its claimer, or a lock study behind. Signals reach only the main thread,
+    so elsewhere there is nothing to defer."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        caught.append(signum)
+        if len(caught) >= FORCE_AFTER:
+            raise KeyboardInterrupt
+
+    # An ignored signal stays ignored (e.g. SIGINT of a job started with `&`).
+    watched = [s for s in _DEFERRED_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, note) for sig in watched}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            # None: a handler installed outside Python, which cannot be put back.
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        if len(caught) < FORCE_AFTER:
+            # Delivered again, now to the restored handler: Ctrl-C raises KeyboardInterrupt.
+            for sig in dict.fromkeys(caught):
+                signal.raise_signal(sig)
+
+
+_Storage = TypeVar("_Storage", bound=type[BaseStorage])
+
+
+# What Optuna's cache in front of an RDB storage calls besides the public storage API.
+_RDB_INTERNALS = ("_create_new_trial", "_set_trial_param", "_get_best_trial_id", "_get_trials",
+                  "_get_stale_trial_ids", "record_heartbeat")
+
+
+def _deferring(cls: _Storage, internals: tuple[str, ...] = ()) -> _Storage:
+    """A subclass of the storage class ``cls`` whose storage methods run under
+    :func:`interrupts_deferred`; still a ``cls`` (Optuna puts its cache in front of any
+    RDBStorage)."""
+    names = [n for n, m in vars(BaseStorage).items() if not n.startswith("_") and callable(m)]
+    namespace: dict[str, Any] = {"__module__": __name__,
+                                 "__qualname__": f"Deferring{cls.__name__}"}
+    for name in (*names, *internals):
+        namespace[name] = _deferred_method(getattr(cls, name))
+    return type(f"Deferring{cls.__name__}", (cls,), namespace)  # type: ignore[return-value]
+
+
+def _deferred_method(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def deferred(self: BaseStorage, *args: Any, **kwargs: Any) -> Any:
+        with interrupts_deferred():
+            return method(self, *args, **kwargs)
+
+    return deferred
+
+
+DeferringRDBStorage = _deferring(RDBStorage, _RDB_INTERNALS)
+DeferringJournalStorage = _deferring(JournalStorage)

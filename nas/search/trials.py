@@ -260,8 +260,16 @@ def number_ranges(numbers: Sequence[int]) -> str:
 def trial_reason(trial: FrozenTrial) -> str:
     """Why a trial has no usable model, in a few words."""
     attrs = trial.user_attrs
+    state = _STATE_WORDS.get(trial.state, trial.state.name.lower())
     reason = attrs.get(FAIL_REASON) or attrs.get(REJECTED)
-    return f"{trial.state.name.lower()}: {reason}" if reason else trial.state.name.lower()
+    if not reason:
+        return state
+    # "pruned: AP50 0.03 at step 50" already says its state.
+    return reason if str(reason).startswith(f"{state}:") else f"{state}: {reason}"
+
+
+_STATE_WORDS = {TrialState.FAIL: "failed", TrialState.PRUNED: "pruned",
+                TrialState.RUNNING: "still running", TrialState.WAITING: "waiting"}
 
 
 def checkpoint_of(row: TrialRow) -> Path | None:

@@ -48,7 +48,9 @@ def detect_format(root: str | Path, split: str) -> str:
     """Which layout ``root`` has, judged by the files of ``split``."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"dataset directory '{root}' not found")
+        what = "is not a directory" if root.exists() else "not found"
+        raise DatasetError(f"dataset directory '{root}' {what}; give the folder that holds "
+                           "the COCO, VOC or YOLO layout")
     if _coco_json(root, split) is not None:
         return "coco"
     if (root / "Annotations").is_dir():

@@ -24,8 +24,6 @@ import json
 import math
 import multiprocessing
 import os
-import shutil
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from estimators.files import staged_dir
 from objectives.data.dataset import DatasetError
 
 DEMO_CLASSES = ("circle", "square", "triangle")
@@ -310,22 +309,16 @@ def _split(out: Path, split: str, count: int, config: DemoConfig) -> None:
 def write_demo(out: str | Path, config: DemoConfig = DEMO_SIZES["default"]) -> Path:
     """Write the demo dataset to ``out`` (COCO layout: train.json, train/, val.json, val/).
 
-    Drawn into a temporary directory next to ``out`` and renamed into place, so ``out`` is
-    either absent or complete. ``out`` must not exist or be an empty directory."""
+    Drawn into a hidden directory next to ``out``, fsynced and renamed into place
+    (:func:`estimators.files.staged_dir`), so ``out`` is either absent or complete. ``out``
+    must not exist or be an empty directory."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f"'{out}' already exists and is not an empty directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        _split(tmp, "train", config.num_train, config)
-        _split(tmp, "val", config.num_val, config)
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    # FileExistsError (an OSError) if another process put ``out`` in place meanwhile.
+    with staged_dir(out) as stage:
+        _split(stage, "train", config.num_train, config)
+        _split(stage, "val", config.num_val, config)
     return out
 
 

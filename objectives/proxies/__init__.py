@@ -16,6 +16,7 @@ from objectives.proxies.base import (
     AccuracyProxy,
     ProxyData,
     ProxyError,
+    ProxyOutOfTime,
     ProxyPruned,
     Report,
     get_proxy,
@@ -24,5 +25,5 @@ from objectives.proxies.base import (
 )
 from objectives.proxies.rank import kendall_tau
 
-__all__ = ["DEFAULT_PROXY", "AccuracyProxy", "ProxyData", "ProxyError", "ProxyPruned",
-           "Report", "get_proxy", "kendall_tau", "list_proxies", "register_proxy"]
+__all__ = ["DEFAULT_PROXY", "AccuracyProxy", "ProxyData", "ProxyError", "ProxyOutOfTime",
+           "ProxyPruned", "Report", "get_proxy", "kendall_tau", "list_proxies", "register_proxy"]

@@ -10,10 +10,11 @@ poor candidate early (:class:`ProxyPruned`).
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from objectives.data.dataset import DetectionDataset
 from search_space.spec import ModelSpec
@@ -35,13 +36,25 @@ class ProxyPruned(Exception):
         self.value = value
 
 
+class ProxyOutOfTime(Exception):
+    """Raised by a training proxy that reached :attr:`ProxyData.deadline` before its end."""
+
+    def __init__(self, step: int, steps: int) -> None:
+        super().__init__(f"stopped at step {step} of {steps}")
+        self.step = step
+        self.steps = steps
+
+
 @dataclass(frozen=True)
 class ProxyData:
-    """What a proxy may look at: the training split, the validation split if any, a seed."""
+    """What a proxy may look at: the training split, the validation split if any, a seed,
+    and for a training proxy the ``time.monotonic()`` at which it must stop
+    (:class:`ProxyOutOfTime`); training-free proxies end in about a second and ignore it."""
 
     train: DetectionDataset
     val: DetectionDataset | None = None
     seed: int = 0
+    deadline: float | None = None
 
 
 class AccuracyProxy(ABC):
@@ -76,13 +89,37 @@ def list_proxies() -> list[str]:
 
 
 def get_proxy(name: str) -> AccuracyProxy:
-    """A fresh instance of the proxy called ``name``, with its default settings."""
+    """A fresh instance of the proxy ``name``: a registered name with its default settings,
+    or ``NAME:KEY=VALUE,...`` to change its numeric settings (``short-train:steps=50``)."""
+    base, _, options = name.partition(":")
     try:
-        cls = _REGISTRY[name]
+        cls = _REGISTRY[base]
     except KeyError:
-        raise ProxyError(f"unknown proxy {name!r}: valid proxies are "
+        raise ProxyError(f"unknown proxy {base!r}: valid proxies are "
                          f"{', '.join(list_proxies())}") from None
-    return cls()
+    return cls(**_options(cls, options)) if options else cls()
+
+
+_KINDS = {int: "an integer", float: "a number"}
+
+
+def _options(cls: type[AccuracyProxy], text: str) -> dict[str, Any]:
+    """``KEY=VALUE,...`` checked against the proxy's numeric dataclass fields."""
+    settable = {f.name: type(f.default) for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                if type(f.default) in (int, float)} if dataclasses.is_dataclass(cls) else {}
+    valid = ", ".join(f"{k} ({_KINDS[t]})" for k, t in settable.items()) or "none"
+    found: dict[str, Any] = {}
+    for item in text.split(","):
+        key, eq, value = (part.strip() for part in item.partition("="))
+        if not eq or key not in settable:
+            raise ProxyError(f"proxy option {item.strip()!r} of {cls.name}: settable options "
+                             f"are {valid}, as KEY=VALUE")
+        try:
+            found[key] = settable[key](value)
+        except ValueError:
+            raise ProxyError(f"proxy option {key}={value!r} of {cls.name}: expected "
+                             f"{_KINDS[settable[key]]}") from None
+    return found
 
 
 # Chosen from scripts/bench_proxies.py's measurement (BENCHMARKS.md; 12 architectures that fit

@@ -10,6 +10,7 @@ which lets a search's pruner stop a poor candidate before the end.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -24,12 +25,20 @@ from objectives.proxies.base import (
     AccuracyProxy,
     ProxyData,
     ProxyError,
+    ProxyOutOfTime,
     ProxyPruned,
     Report,
     register_proxy,
 )
 from objectives.proxies.probe import probe_indices
-from objectives.train import Recipe, TrainSamples, epoch_batches, learning_rate, make_optimizer
+from objectives.train import (
+    Recipe,
+    TrainSamples,
+    check_loss,
+    epoch_batches,
+    learning_rate,
+    make_optimizer,
+)
 from search_space.model import GraphNet
 from search_space.spec import ModelSpec
 
@@ -78,6 +87,9 @@ class ShortTrainProxy(AccuracyProxy):
         small = val_subset(data.val, self.report_val_images, data.seed)
 
         def on_step(net: GraphNet, step: int) -> None:
+            if data.deadline is not None and time.monotonic() >= data.deadline \
+                    and step < self.steps:
+                raise ProxyOutOfTime(step, self.steps)
             if step in checkpoints:
                 value = ap50(net, small)
                 if report(step, value):  # type: ignore[misc]
@@ -117,6 +129,7 @@ class ShortTrainProxy(AccuracyProxy):
                 pred_boxes, logits = net(images)
                 loss = multibox_loss(pred_boxes, logits, boxes, classes,
                                      recipe.neg_pos_ratio).total
+                check_loss(loss, step, lr)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)

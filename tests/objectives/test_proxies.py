@@ -3,7 +3,9 @@ proxy's reporting and pruning, and Kendall's tau."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 from typing import ClassVar
 
 import pytest
@@ -16,6 +18,7 @@ from objectives.proxies import (
     AccuracyProxy,
     ProxyData,
     ProxyError,
+    ProxyOutOfTime,
     ProxyPruned,
     get_proxy,
     kendall_tau,
@@ -24,7 +27,7 @@ from objectives.proxies import (
 )
 from objectives.proxies.probe import Taps, probe_batch
 from objectives.proxies.short_train import ShortTrainProxy
-from objectives.train import Recipe
+from objectives.train import Recipe, TrainingDiverged
 from search_space.baselines import seed_genome
 from search_space.spec import ModelSpec
 
@@ -64,6 +67,27 @@ def test_unknown_proxy_is_a_one_line_error_listing_valid_names():
     assert "\n" not in message and "'zen-score'" in message
     assert ", ".join(list_proxies()) in message
     assert isinstance(info.value, ValueError)
+
+
+def test_options_set_a_proxys_numeric_settings():
+    proxy = get_proxy("short-train:steps=12, val_images=10,warmup_share=0.5")
+    assert isinstance(proxy, ShortTrainProxy)
+    assert (proxy.steps, proxy.val_images, proxy.warmup_share) == (12, 10, 0.5)
+    assert get_proxy("naswot:images=8").images == 8
+
+
+@pytest.mark.parametrize(("name", "needle"), [
+    ("short-train:steps", "'steps' of short-train: settable options are steps (an integer)"),
+    ("short-train:recipe=1", "'recipe=1' of short-train: settable options are"),
+    ("short-train:steps=1.5", "steps='1.5' of short-train: expected an integer"),
+    ("short-train:steps=0", "steps=0"),
+    ("params:x=1", "'x=1' of params: settable options are none"),
+    ("nope:steps=1", "unknown proxy 'nope'"),
+])
+def test_bad_options_are_one_line_errors(name, needle):
+    with pytest.raises(ProxyError) as info:
+        get_proxy(name)
+    assert needle in str(info.value) and "\n" not in str(info.value)
 
 
 def test_a_name_cannot_be_registered_twice():
@@ -157,6 +181,22 @@ def test_report_returning_true_prunes_with_the_step(tiny_spec, data):
         fast_short_train().score(tiny_spec, data, stop_at_second)
     assert info.value.step == 2 and seen == [1, 2]
     assert str(info.value) == f"AP50 {info.value.value:.3f} at step 2"
+
+
+def test_short_train_stops_at_the_deadline(tiny_spec, data):
+    late = dataclasses.replace(data, deadline=time.monotonic())
+    with pytest.raises(ProxyOutOfTime) as info:
+        fast_short_train(steps=50).score(tiny_spec, late)
+    assert (info.value.step, info.value.steps) == (1, 50)
+    assert str(info.value) == "stopped at step 1 of 50"
+    later = dataclasses.replace(data, deadline=time.monotonic() + 3600)
+    assert 0.0 <= fast_short_train(steps=2).score(tiny_spec, later) <= 1.0
+
+
+def test_short_train_refuses_a_diverged_loss(tiny_spec, data):
+    proxy = fast_short_train(steps=6, reports=0, recipe=Recipe(batch_size=4, lr=1e9))
+    with pytest.raises(TrainingDiverged, match=r"loss nan at step \d \(lr "):
+        proxy.score(tiny_spec, data)
 
 
 def test_short_train_needs_a_validation_split(tiny_spec, data):

@@ -10,7 +10,14 @@ import torch
 from objectives.checkpoint import load_checkpoint
 from objectives.data import open_dataset
 from objectives.data.dataset import DatasetError, DetectionDataset
-from objectives.train import Recipe, TrainError, learning_rate, resume_recipe, train
+from objectives.train import (
+    Recipe,
+    TrainError,
+    TrainingDiverged,
+    learning_rate,
+    resume_recipe,
+    train,
+)
 from search_space.spec import ModelSpec
 
 # 8 images, batches of 4: 2 steps per epoch, a couple of seconds per run.
@@ -152,3 +159,14 @@ def test_an_image_that_fails_to_decode_is_one_line_and_leaves_nothing(tmp_path, 
     message = str(info.value)
     assert len(message.splitlines()) == 1 and "broken.jpg" in message
     assert "unreadable file" in message and not out.exists()
+
+
+def test_a_diverging_run_stops_and_saves_no_broken_weights(tmp_path, small_train, tiny_spec):
+    out = tmp_path / "run"
+    wild = dataclasses.replace(FAST, epochs=3, lr=1e9, warmup_epochs=0)
+    with pytest.raises(TrainingDiverged, match=r"training diverged: loss nan at step \d+ "):
+        train(tiny_spec, small_train, out, wild)
+    saved = out / "last.pt"
+    if saved.exists():  # an epoch ended before the loss turned: its weights are finite
+        weights = load_checkpoint(saved).state_dict.values()
+        assert all(torch.isfinite(v).all() for v in weights if v.is_floating_point())

@@ -3,6 +3,8 @@ replaced, the storage-wide lock excludes and breaks when its holder died."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -98,3 +100,36 @@ def test_lock_left_by_a_dead_process_is_broken(storage, monkeypatch) -> None:
     with queue.study_lock(storage, "s", poll_s=0.01):
         pass
     assert time.monotonic() - started < 5
+
+
+
+# A separate process: claims slots of study ``s`` until none is left, prints their ids.
+CLAIM_ALL = """
+import sys
+from pathlib import Path
+import optuna
+from nas.search import queue
+from nas.search.storage import resolve_storage
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+url, runs_dir = sys.argv[1:]
+study = optuna.load_study(study_name="s", storage=resolve_storage(url, Path(runs_dir)))
+while (trial_id := queue.claim(study)) is not None:
+    print(trial_id)
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_four_processes_never_claim_one_slot_twice(tmp_path: Path, kind: str) -> None:
+    # Without the claim study, SQLite let two processes both move one WAITING trial to
+    # RUNNING (no SELECT ... FOR UPDATE): CI saw two workers evaluate trial 2.
+    url = f"sqlite:///{tmp_path / 'q.db'}" if kind == "sqlite" else str(tmp_path / "q.log")
+    study = optuna.create_study(storage=resolve_storage(url, tmp_path), study_name="s")
+    queue.enqueue_slots(study, 40)
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIM_ALL, url, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert [p.returncode for p in procs] == [0] * 4
+    claimed = [int(i) for out in outs for i in out.split()]
+    assert len(claimed) == 40 and len(set(claimed)) == 40
+    assert {t.state for t in study.get_trials()} == {TrialState.RUNNING}
+    assert queue.claim(study) is None

@@ -8,10 +8,13 @@ import contextlib
 import json
 import math
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,6 +29,8 @@ from nas.search.objective import Assessment, assess
 from nas.search.storage import resolve_storage
 from objectives.data.demo import DEMO_SIZES, write_demo
 from objectives.proxies import AccuracyProxy, ProxyData, ProxyPruned, Report, register_proxy
+from objectives.proxies.short_train import ShortTrainProxy
+from objectives.train import Recipe
 from search_space.baselines import list_baselines
 from search_space.model import DETECTION
 from search_space.spec import ModelSpec
@@ -75,6 +80,17 @@ class InterruptingProxy(AccuracyProxy):
         if InterruptingProxy.calls == 2:
             raise KeyboardInterrupt
         return 1.0
+
+
+@register_proxy
+@dataclass(frozen=True)
+class DivergingProxy(ShortTrainProxy):
+    """Real short training at a learning rate that makes the loss NaN within two steps."""
+
+    name: ClassVar[str] = "test-diverging"
+    steps: int = 4
+    val_images: int = 5
+    recipe: Recipe = field(default_factory=lambda: Recipe(lr=1e9))
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +233,42 @@ def test_pruned_proxy_marks_trial_pruned_with_companion(search, tmp_path: Path) 
     assert all(t.state == TrialState.PRUNED for t in companions)
 
 
+def test_a_diverging_training_fails_its_trial_and_views_show_why(search, cli,
+                                                                tmp_path: Path) -> None:
+    # Generous budgets: the sampled genomes fit, so they are trained (and diverge) too.
+    code, row, err = search("--trials", "3", "--proxy", "test-diverging", "--flash", "2MiB",
+                            "--ram", "900KiB")
+    assert code == 0, err
+    assert row["trials"] == 3 and row["failed"] >= 1
+    scored = [t for t in _all_trials(tmp_path) if "rejected" not in t.user_attrs]
+    assert all(t.state == TrialState.FAIL for t in scored)
+    for trial in scored:
+        assert re.match(r"TrainingDiverged: training diverged: loss nan at step \d+ \(lr ",
+                        trial.user_attrs["fail_reason"])
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    number = next(t.number for t in _load(tmp_path).trials if t.state == TrialState.FAIL)
+    code, out, err = cli("show", "--study", "search", "--trial", str(number), *runs)
+    assert code == 0 and "training diverged: loss nan" in out, err
+    code, out, err = cli("pareto", "--study", "search", "--all", "--json", *runs)
+    assert code == 0, err
+    listed = {r["trial"]: r for r in json.loads(out)["trials"]}
+    assert "training diverged" in listed[number]["fail_reason"]
+
+
+def test_trial_budget_prunes_a_training_proxy_with_the_reason(search, tmp_path: Path) -> None:
+    code, _, err = search("--trials", "2", "--proxy", "short-train:steps=100000",
+                            "--trial-budget", "1s")
+    assert code == 0, err
+    scored = [t for t in _all_trials(tmp_path) if "rejected" not in t.user_attrs]
+    assert scored and all(t.state == TrialState.PRUNED for t in scored)
+    for trial in scored:
+        assert re.fullmatch(r"time budget 1 s ran out: stopped at step \d+ of 100000",
+                            trial.user_attrs["fail_reason"])
+    assert _load(tmp_path).user_attrs["tinynas"]["trial_budget_s"] == 1.0
+    code, _, err = search("--trials", "2", "--proxy", "params", "--trial-budget", "1s")
+    assert code == 2 and "trains nothing" in err
+
+
 def test_interrupt_keeps_finished_trials_and_rerun_completes(search, tmp_path: Path) -> None:
     InterruptingProxy.calls = 0  # the second scored trial is a baseline (they run first)
     args = ("--trials", "5", "--proxy", "test-interrupt", "--flash", "2MiB", "--ram", "900KiB")
@@ -285,25 +337,28 @@ def test_two_worker_processes_give_the_exact_count(search, tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_sigkill_mid_trial_then_rerun_reaches_the_count(demo_data: Path, tmp_path: Path) -> None:
-    """A worker killed with SIGKILL leaves its trial RUNNING; the rerun fails it once its
-    heartbeat is stale, replaces it, and keeps every finished trial as it was."""
+def test_sigkill_while_training_then_rerun_reaches_the_count(demo_data: Path,
+                                                             tmp_path: Path) -> None:
+    """SIGKILL while a trial trains (short-train, after its first report) leaves it RUNNING;
+    the rerun fails it once its heartbeat is stale, replaces it, and keeps every finished
+    trial as it was."""
     runs = tmp_path / "runs"
-    argv = [sys.executable, "-m", "nas.cli", "search", "--target", "stm32h7", "--flash", "2MiB",
-            "--ram", "900KiB", "--data", str(demo_data), "--runs-dir", str(runs), "--trials",
-            "3", "--proxy", "naswot", "--quiet", "--json"]
+    argv = [sys.executable, "-m", "nas.cli", "search", "--target", "stm32h7", "--flash", FLASH,
+            "--ram", RAM, "--data", str(demo_data), "--runs-dir", str(runs), "--trials", "2",
+            "--proxy", "short-train:steps=16,val_images=8,report_val_images=8", "--quiet",
+            "--json"]
     env = {**os.environ, queue.STALE_ENV: "3"}
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        running = _wait_for_running(runs, proc)
+        running = _wait_for_training(runs, proc)
     finally:
         proc.kill()
         proc.wait()
     before = {t._trial_id: (t.state, t.values) for t in _all_trials(tmp_path)
               if t.state == TrialState.COMPLETE}
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["trials"] == 3
+    assert json.loads(done.stdout)["trials"] == 2
     after = {t._trial_id: t for t in _all_trials(tmp_path)}
     assert {i: (after[i].state, after[i].values) for i in before} == before
     killed = after[running]
@@ -311,22 +366,95 @@ def test_sigkill_mid_trial_then_rerun_reaches_the_count(demo_data: Path, tmp_pat
     assert "no heartbeat since" in killed.user_attrs["fail_reason"]
     assert not [t for t in after.values() if t.state in (TrialState.RUNNING,
                                                          TrialState.WAITING)]
+    counted = [t for t in _load(tmp_path).trials if queue.counts(t)]
+    assert len(counted) == 2 and all(t.state.is_finished() for t in counted)
+    companions = _load(tmp_path, "search:prune").trials
+    assert not [t for t in companions if t.state == TrialState.RUNNING]
+
+
+@pytest.mark.slow
+def test_sigterm_while_training_marks_the_trial_and_exits_130(demo_data: Path,
+                                                              tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    argv = [sys.executable, "-m", "nas.cli", "search", "--target", "stm32h7", "--flash", FLASH,
+            "--ram", RAM, "--data", str(demo_data), "--runs-dir", str(runs), "--trials", "2",
+            "--proxy", "short-train:steps=16,val_images=8,report_val_images=8", "--quiet"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        running = _wait_for_training(runs, proc)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("note: interrupted (")
+    assert "Traceback" not in err
+    stopped = {t._trial_id: t for t in _all_trials(tmp_path)}[running]
+    assert stopped.state == TrialState.FAIL and not queue.counts(stopped)
+    assert stopped.user_attrs["fail_reason"] == "interrupted"
+    companions = _load(tmp_path, "search:prune").trials
+    assert not [t for t in companions if t.state == TrialState.RUNNING]
 
 
 def _all_trials(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
     return _load(tmp_path).trials + _load(tmp_path, "search:baselines").trials
 
 
-def _wait_for_running(runs: Path, proc: subprocess.Popen[bytes]) -> int:
-    """The id of a trial RUNNING in the subprocess once some trial has finished."""
-    deadline = time.monotonic() + 300
+def _wait_for_training(runs: Path, proc: subprocess.Popen[bytes]) -> int:
+    """The id of a trial whose short training has reported at least once, once some other
+    trial has finished."""
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         if (runs / "tinynas.db").is_file():
-            with contextlib.suppress(Exception):  # the study may be half created yet
-                trials = _all_trials(runs.parent)
-                running = [t for t in trials if t.state == TrialState.RUNNING]
-                if running and any(t.state == TrialState.COMPLETE for t in trials):
-                    return running[0]._trial_id
+            with contextlib.suppress(Exception):  # the studies may be half created yet
+                found = _training_trial(runs.parent)
+                if found is not None:
+                    return found
         time.sleep(0.2)
-    raise AssertionError("no trial was ever running")
+    raise AssertionError("no trial was ever training")
+
+
+def _training_trial(tmp_path: Path) -> int | None:
+    trials = _all_trials(tmp_path)
+    if not any(t.state == TrialState.COMPLETE for t in trials):
+        return None
+    numbers = {t.user_attrs.get("trial"): t for t in _load(tmp_path, "search:prune").trials
+               if t.state == TrialState.RUNNING and t.intermediate_values}
+    running = [t for t in trials if t.state == TrialState.RUNNING and t.number in numbers]
+    return running[0]._trial_id if running else None
+
+
+@pytest.mark.slow
+def test_an_export_over_the_budget_is_a_violation_and_fails_the_command(
+        search, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budget guarantee: TFLite Micro is made to report a 300 KiB bigger arena than the
+    plan (as a runtime with a bigger arena would), so every exported model breaks the RAM
+    budget on the measurement although the estimate fitted."""
+    from nas.export import runtimes
+
+    real = runtimes.tflm_arena
+
+    def bigger(tflite: bytes) -> runtimes.ArenaUsage:
+        got = real(tflite)
+        return runtimes.ArenaUsage(got.total_bytes + 300 * 1024, got.head_bytes + 300 * 1024,
+                                   got.tail_bytes)
+
+    monkeypatch.setattr(runtimes, "tflm_arena", bigger)
+    code, row, err = search("--trials", "6", "--train-top", "1", "--train-budget", "5s",
+                            "--export", "--quiet")
+    assert code == 1, err
+    models = row["train_top"]
+    assert models and all(m["fits_measured"] is False for m in models)
+    for model in models:
+        assert model["violations_measured"][0].startswith("RAM ")
+        assert f"budget violation (measured on the export): {model['name']}: RAM " in err
+        card = json.loads((Path(model["export_dir"]) / "model_card.json").read_text())
+        assert card["fits"] is False
+    code, out, err = cli("pareto", "--study", "search", "--json", "--runs-dir",
+                         str(tmp_path / "runs"))
+    assert code == 0, err
+    listed = json.loads(out)
+    shown = [t for t in listed["front"] + listed["baselines"] if t.get("exported")]
+    assert len(shown) == len(models)
+    assert all(t["exported"]["fits_measured"] is False for t in shown)

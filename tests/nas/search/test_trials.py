@@ -73,9 +73,9 @@ def test_results_are_merged_and_replaced(make_views_study):
 
 def test_trial_model_refuses_failed_pruned_unknown_and_untrained(make_views_study, tmp_path):
     vs = make_views_study()
-    with pytest.raises(UsageError, match=r"trial 4 of study 'search' is fail: RuntimeError"):
+    with pytest.raises(UsageError, match=r"trial 4 of study 'search' is failed: RuntimeError"):
         trials.trial_model(vs.study, 4, need_checkpoint=False)
-    with pytest.raises(UsageError, match=r"is pruned: pruned: AP50"):
+    with pytest.raises(UsageError, match=r"is pruned: AP50"):
         trials.trial_model(vs.study, 5, need_checkpoint=False)
     with pytest.raises(UsageError, match=r"--trial 99: .* its trials are 0-6"):
         trials.trial_model(vs.study, 99, need_checkpoint=False)

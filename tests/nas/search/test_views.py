@@ -127,11 +127,11 @@ def test_show_baseline(make_views_study, cli):
 
 
 @pytest.mark.parametrize(("argv", "needle"), [
-    (["train", "--trial", "4", "--out", "X"], "trial 4 of study 'search' is fail: RuntimeError"),
-    (["train", "--trial", "5", "--out", "X"], "is pruned: pruned: AP50 0.031"),
+    (["train", "--trial", "4", "--out", "X"], "trial 4 of study 'search' is failed: RuntimeError"),
+    (["train", "--trial", "5", "--out", "X"], "is pruned: AP50 0.031"),
     (["train", "--trial", "9", "--out", "X"], "its trials are 0-6"),
     (["train", "etn-w0.35-ssdlite", "--trial", "1", "--out", "X"], "not several"),
-    (["export", "--trial", "4", "--out", "X"], "is fail"),
+    (["export", "--trial", "4", "--out", "X"], "is failed"),
     (["evaluate", "--trial", "1"], "never trained"),
     (["evaluate", "--trial", "5"], "is pruned"),
 ])

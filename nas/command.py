@@ -27,7 +27,6 @@ from search_space.baselines import BaselineError
 from search_space.genome import GenomeError
 
 if TYPE_CHECKING:
-    import optuna
 
     from nas.search.trials import TrialModel
 
@@ -144,25 +143,7 @@ def study_model(args: argparse.Namespace, need_checkpoint: bool,
     from nas.search.trials import trial_model
 
     study = open_study(args.study, args.storage, Path(args.runs_dir))
-    model = trial_model(study, args.trial, need_checkpoint)
-    if need_fit:
-        _refuse_rejected(study, args.trial)
-    return model
-
-
-def _refuse_rejected(study: optuna.Study, number: int) -> None:
-    """A COMPLETE trial over its study's budget is a result (the samplers learn from it), not
-    a model to deploy: refuse it before any work, naming the budget it broke."""
-    from nas.search.trials import REJECTED, constraints_hold, find_trial
-
-    trial = find_trial(study, number)
-    if trial is None or constraints_hold(trial) is not False:
-        return
-    why = trial.user_attrs.get(REJECTED) or "over the study's budget"
-    raise UsageError(f"trial {number} of study '{study.study_name}' was rejected by the "
-                     f"search ({why}); name a trial that fits (`tinynas pareto --study "
-                     f"{study.study_name}`), or export its genome with --genome FILE and "
-                     "your own --flash/--ram")
+    return trial_model(study, args.trial, need_checkpoint, need_fit)
 
 
 def check_new_dir(flag: str, path: Path) -> None:

@@ -109,12 +109,11 @@ def _training_images(checkpoint: str | None, out: Output) -> Path | None:
     return None
 
 
-def _study_target(args: argparse.Namespace, trial: TrialModel | None,
-                  out: Output | None = None) -> str | None:
+def _study_target(args: argparse.Namespace, trial: TrialModel | None) -> str | None:
     """A search trial is judged on its study's board, runtime, clock and budgets, unless the
     command line says otherwise; anything else on the default board. Returns the note that
     says so; the command prints it only once the rest of the input is known to be good (a
-    note before an error line would be noise), ``out`` prints it at once."""
+    note before an error line would be noise)."""
     config = trial.config if trial is not None else None
     if not config:
         args.target = args.target or DEFAULT_TARGET
@@ -126,11 +125,8 @@ def _study_target(args: argparse.Namespace, trial: TrialModel | None,
     for key in ("flash", "ram"):
         if getattr(args, key) is None:
             setattr(args, key, str(config[f"{key}_budget"]))
-    note = (f"{trial.label}: judged on {args.target} with flash {args.flash} B, RAM "
+    return (f"{trial.label}: judged on {args.target} with flash {args.flash} B, RAM "
             f"{args.ram} B (the study's; --target/--flash/--ram to change)")
-    if out is not None:
-        out.note(note)
-    return note
 
 
 class _Progress:

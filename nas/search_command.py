@@ -111,8 +111,8 @@ class SearchCommand(Command):
         quiet_optuna()
         _check_numbers(args)
         target, budgets = resolve_target(args, out)
-        proxy = _proxy_name(args.proxy)
-        trial_budget = _trial_budget(args.trial_budget, proxy)
+        proxy, trains = _proxy(args.proxy)
+        trial_budget = _trial_budget(args.trial_budget, proxy, trains)
         objectives = parse_objectives(args.objectives)
         n_trials, timeout = _length(args)
         runs_dir = _runs_dir(args.runs_dir)
@@ -137,10 +137,7 @@ class SearchCommand(Command):
         deadline = time.time() + timeout if timeout is not None else None
         plan = SearchPlan(args.study, args.storage, runs_dir, config, n_trials, deadline,
                           args.workers)
-        from objectives.proxies import get_proxy
-
-        studies = prepare(plan, storage, target, budgets,
-                          needs_prune=not get_proxy(proxy).training_free)
+        studies = prepare(plan, storage, target, budgets, needs_prune=trains)
         title = f"tinynas search: study {plan.name!r}, {target.label}, proxy {proxy}"
         with _sigterm_as_interrupt(), make_progress(out.notes, args.quiet, title) as progress:
             result = run_search(plan, storage, studies, progress)
@@ -214,15 +211,16 @@ def _length(args: argparse.Namespace) -> tuple[int | None, float | None]:
     return n_trials, timeout
 
 
-def _proxy_name(name: str | None) -> str:
+def _proxy(name: str | None) -> tuple[str, bool]:
+    """The proxy's full name (default if none) and whether it trains."""
     from objectives.proxies import DEFAULT_PROXY, ProxyError, get_proxy
 
     name = name or DEFAULT_PROXY
     try:
-        get_proxy(name)
+        proxy = get_proxy(name)
     except ProxyError as exc:
         raise UsageError(f"--proxy: {exc}") from None
-    return name
+    return name, not proxy.training_free
 
 
 def _runs_dir(text: str) -> Path:
@@ -235,13 +233,11 @@ def _runs_dir(text: str) -> Path:
     return path
 
 
-def _trial_budget(text: str | None, proxy: str) -> float | None:
+def _trial_budget(text: str | None, proxy: str, trains: bool) -> float | None:
     if text is None:
         return None
     seconds = _duration("--trial-budget", text)
-    from objectives.proxies import get_proxy
-
-    if get_proxy(proxy).training_free:
+    if not trains:
         raise UsageError(f"--trial-budget {text!r} bounds a training proxy; proxy {proxy!r} "
                          "trains nothing (use e.g. --proxy short-train)")
     return seconds

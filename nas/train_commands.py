@@ -39,10 +39,10 @@ from objectives.train import (
     OPTIMIZERS,
     Recipe,
     TrainError,
+    check_run_dir,
     resume_recipe,
     train,
 )
-from objectives.train import _check_out_dir as check_train_dir
 from search_space.genome import GenomeError
 from search_space.spec import ModelSpec
 
@@ -208,7 +208,7 @@ class TrainCommand(Command):
         if args.baseline is not None or args.genome is not None:
             resolve_spec(args.baseline, args.genome)  # a bad name fails before data is read
         _check_resolution(args, trial, resumed=ckpt is not None)
-        _check_run_dir(out_dir, args.resume)
+        _check_out(out_dir, args.resume)
 
         overrides = {k: v for k, v in {
             "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
@@ -298,12 +298,12 @@ def _check_resolution(args: argparse.Namespace, trial: TrialModel | None,
         raise UsageError(f"--resolution {args.resolution}: {exc}") from None
 
 
-def _check_run_dir(out_dir: Path, resume: bool) -> None:
+def _check_out(out_dir: Path, resume: bool) -> None:
     """--out before the data is read: a directory that can be created, empty unless resumed
     (training checks again when it starts)."""
     check_new_dir("--out", out_dir)
     if not resume:
-        check_train_dir(out_dir, resume)
+        check_run_dir(out_dir, resume)
 
 
 T = TypeVar("T")

@@ -224,7 +224,8 @@ class TrainResult:
         return data
 
 
-def _check_out_dir(out_dir: Path, resume: bool) -> None:
+def check_run_dir(out_dir: Path, resume: bool) -> None:
+    """``out_dir`` can take a new run (empty or absent) or, with ``resume``, holds one."""
     if resume:
         if not (out_dir / CHECKPOINT_NAME).is_file():
             raise TrainError(f"nothing to resume: '{out_dir / CHECKPOINT_NAME}' not found")
@@ -292,7 +293,7 @@ def train(spec: ModelSpec, train_set: DetectionDataset, out_dir: str | Path,
                          f"{train_set.num_classes} ({', '.join(train_set.class_names)})")
     if len(train_set) < 2:
         raise TrainError(f"{train_set.source}: training needs at least 2 images")
-    _check_out_dir(out_dir, resume)
+    check_run_dir(out_dir, resume)
 
     threads_before = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)

@@ -134,7 +134,7 @@ def _epoch(path: Path) -> int:
 
 
 def test_checkpoint_killed_mid_write_keeps_the_previous_one(tmp_path):
-    from objectives.train import TrainError, _check_out_dir
+    from objectives.train import TrainError, check_run_dir
 
     run = tmp_path / "run"
     script = Script(CHECKPOINT, run / "last.pt", "pause", tmp=tmp_path)
@@ -146,9 +146,9 @@ def test_checkpoint_killed_mid_write_keeps_the_previous_one(tmp_path):
     # Tinynas ignores it: the run resumes from last.pt; without last.pt the directory
     # counts as empty for a new run.
     (run / "last.pt").unlink()
-    _check_out_dir(run, resume=False)
+    check_run_dir(run, resume=False)
     with pytest.raises(TrainError, match="nothing to resume"):
-        _check_out_dir(run, resume=True)
+        check_run_dir(run, resume=True)
     # The next save deletes it once its writer is known dead (unlocked and not brand new).
     _age(left)
     _save_again(run / "last.pt")

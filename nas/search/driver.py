@@ -43,6 +43,7 @@ from nas.search.objective import (
 )
 from nas.search.progress import SearchProgress, Tally
 from nas.search.queue import (
+    FAIL_REASON,
     SLOT_ATTR,
     Heartbeat,
     claim,
@@ -342,7 +343,7 @@ def _evaluate_and_tell(study: optuna.Study, trial_id: int, runner: TrialRunner) 
     except UpdateFinishedTrialError:
         raise
     except Exception as exc:  # the sampler failed before the objective ran
-        study._storage.set_trial_user_attr(trial_id, "fail_reason", one_line(exc))
+        study._storage.set_trial_user_attr(trial_id, FAIL_REASON, one_line(exc))
         study.tell(trial_id, state=TrialState.FAIL, skip_if_finished=True)
         return
     study.tell(trial, list(outcome.values) if outcome.values is not None else None,

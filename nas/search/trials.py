@@ -21,13 +21,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.models import UsageError
 from nas.search.config import CONFIG_ATTR, DEMO_DATA
+from nas.search.queue import FAIL_REASON
 from search_space.baselines import BaselineError
 from search_space.genome import GenomeError
 from search_space.spec import ModelSpec
 
 # User attrs of the layout (written by the objective and the top-k step).
 SPEC, GENOME, BASELINE, ESTIMATE = "spec", "genome", "baseline", "estimate"
-REJECTED, PROXY, FAIL_REASON = "rejected", "proxy", "fail_reason"
+REJECTED, PROXY = "rejected", "proxy"
 TRAINED, EXPORTED, EXPORT_ERROR = "trained", "exported", "export_error"
 TRAIN_ERROR = "train_error"  # top-k training that failed (e.g. NaN loss): a result, not a crash
 # Optuna refuses to change a finished trial (UpdateFinishedTrialError, on every storage), so the
@@ -309,9 +310,12 @@ class TrialModel:
         return f"trial {self.trial} of study '{self.study}'"
 
 
-def trial_model(study: optuna.Study, number: int, need_checkpoint: bool) -> TrialModel:
+def trial_model(study: optuna.Study, number: int, need_checkpoint: bool,
+                need_fit: bool = False) -> TrialModel:
     """The model of trial ``number``; a UsageError (one line, exit 2) names the trial and why
-    it cannot serve: unknown, failed/pruned, still running, or never trained."""
+    it cannot serve: unknown, failed/pruned, still running, never trained (with
+    ``need_checkpoint``) or, with ``need_fit``, rejected for breaking the study's budget: a
+    result the samplers learn from, not a model to deploy."""
     trial = find_trial(study, number)
     where = f"trial {number} of study '{study.study_name}'"
     if trial is None:
@@ -333,6 +337,11 @@ def trial_model(study: optuna.Study, number: int, need_checkpoint: bool) -> Tria
         raise UsageError(f"{where}: {why}; train it with `tinynas search ... --train-top K` "
                          f"or `tinynas train --study {study.study_name} --trial {number} "
                          "--out DIR`, then name DIR/last.pt")
+    if need_fit and constraints_hold(trial) is False:
+        why = trial.user_attrs.get(REJECTED) or "over the study's budget"
+        raise UsageError(f"{where} was rejected by the search ({why}); name a trial that fits "
+                         f"(`tinynas pareto --study {study.study_name}`), or export its genome "
+                         "with --genome FILE and your own --flash/--ram")
     config = study.user_attrs.get(CONFIG_ATTR)
     return TrialModel(study.study_name, number, spec, checkpoint, study_data_root(study),
                       config if isinstance(config, Mapping) else None)

@@ -36,19 +36,6 @@ def test_staircase_joins_only_the_proxy_latency_front(make_views_study):
     assert [r.trial for r in plots.staircase([*front, slow_and_worse])] == [0, 1, 6]
 
 
-def test_atomic_write_leaves_nothing_when_interrupted(tmp_path):
-    target = tmp_path / "p.png"
-    target.write_bytes(b"old")
-
-    def fail(handle):
-        handle.write(b"half")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        plots.atomic_write(target, fail)
-    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["p.png"]
-
-
 def test_png(make_views_study, tmp_path):
     pytest.importorskip("matplotlib")
     path = plots.write_png(_data(make_views_study()), tmp_path / "x" / "pareto.png")

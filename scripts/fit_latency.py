@@ -7,9 +7,10 @@ per runtime, fitted on the ``fit`` rows only (the ``holdout`` rows are for
 Boards: ``published_device_runs.csv`` (real int8 models on real boards, each rebuilt as one
 of our baselines) -> one :class:`LatencyModel` per (target, runtime) -> ``latency_boards.json``:
 
-* stm32h7 / xcubeai: one weight on the host TFLM conv + depthwise cost, one on the rest and a
-  fixed cost, fitted on the ST model zoo runs made with ST's current releases
-  (``nas.calibrate.published.CURRENT_ST``; STM32H747 at 400 MHz), band from leave-one-out.
+* stm32h7 / xcubeai: one weight on the whole host TFLM cost and a fixed cost (``ONE_WEIGHT``:
+  the classifiers cannot tell a separate weight for non-conv ops), fitted on the ST model
+  zoo runs made with ST's current releases (``nas.calibrate.published.CURRENT_ST``;
+  STM32H747 at 400 MHz), band from leave-one-out.
   Older releases and MLPerf Tiny's STM32H7A3 runs are left out (``bench_latency.py`` shows
   how far they fall from the model).
 * stm32h7 / tflm-cmsis-nn and tflm-ref: no runs published; X-CUBE-AI times the ratio of the
@@ -62,7 +63,13 @@ def fit_hosts(runs: list[Any]) -> dict[str, Any]:
 
 
 def fit_boards(host: Any) -> list[Any]:
-    from estimators.latency.fit import fit_board, fit_scale, scaled, single_run_error_range
+    from estimators.latency.fit import (
+        ONE_WEIGHT,
+        fit_board,
+        fit_scale,
+        scaled,
+        single_run_error_range,
+    )
     from nas.calibrate.published import CURRENT_ST, REFERENCE_CLOCK, board_runs
 
     rows = board_runs()
@@ -71,9 +78,9 @@ def fit_boards(host: Any) -> list[Any]:
     xcube = fit_board("stm32h7", "xcubeai", host, x7, y7, 400, (
         f"fitted on the {len(h7)} ST model zoo runs with the current releases "
         f"({', '.join(CURRENT_ST)}) on an STM32H747 at 400 MHz: one weight on the host TFLM "
-        "conv + depthwise cost, one on the rest, a fixed cost; band = leave-one-out error "
-        "range. Older releases (STM32Cube.AI 7.3) and MLPerf Tiny's STM32H7A3 runs are not "
-        "fitted (BENCHMARKS.md shows how far they fall from it)"))
+        "cost and a fixed cost; band = leave-one-out error range. Older releases "
+        "(STM32Cube.AI 7.3) and MLPerf Tiny's STM32H7A3 runs are not fitted (BENCHMARKS.md "
+        "shows how far they fall from it)"), ties=ONE_WEIGHT)
     models = [xcube]
     for runtime, (ratio, (lo, hi)) in H7_DERIVED.items():
         models.append(scaled(xcube, ratio, (lo, hi),

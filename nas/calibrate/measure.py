@@ -161,13 +161,24 @@ def plan(fit_genomes: int, holdout_genomes: int, fit_seed: int = 0, holdout_seed
     return models
 
 
+GENOME_PREFIX = "genome"
+
+
+def sampling_seed(name: str) -> int | None:
+    """The seed a sampled genome's row was drawn with (None for a baseline): held-out rows of
+    different seeds are separate draws, judged apart as well as together."""
+    prefix, _, rest = name.partition("-")
+    seed = rest.split("-")[0]
+    return int(seed) if prefix == GENOME_PREFIX and seed.isdigit() else None
+
+
 def _genomes(seed: int, count: int, split: str) -> list[Planned]:
     from search_space.sampling import random_genomes
     from search_space.spec import ModelSpec
 
     planned = []
     for i, genome in enumerate(random_genomes(count, seed) if count else []):
-        name = f"genome-{seed}-{i:02d}"
+        name = f"{GENOME_PREFIX}-{seed}-{i:02d}"
         spec = ModelSpec(GENOME_CLASSES[i % len(GENOME_CLASSES)], genome=genome, name=name)
         planned.append(Planned(name, spec, split))
     return planned

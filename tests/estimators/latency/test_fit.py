@@ -9,6 +9,7 @@ import pytest
 from estimators.latency.features import FEATURES, GROUPS
 from estimators.latency.fit import (
     FULL_REFIT_ROWS,
+    ONE_WEIGHT,
     ErrorSummary,
     FitError,
     fit_board,
@@ -246,6 +247,27 @@ def test_fit_board_ties_conv_and_depthwise():
     model = fit_board("stm32h7", "xcubeai", host, x, _board_ms(host, x, untied), 400, "m")
     assert model.weights["conv"] == model.weights["depthwise"]
     assert 0.25 < model.weights["conv"] < 0.8
+
+
+def test_fit_board_with_one_weight_recovers_a_scale_and_a_fixed_cost():
+    host = _host()
+    x = _features(12, seed=1)
+    ms = _board_ms(host, x, dict.fromkeys(GROUP_NAMES, 2.5), fixed=0.7)
+    model = fit_board("stm32h7", "xcubeai", host, x, ms, 400, "one", ties=ONE_WEIGHT)
+    assert model.weights == pytest.approx(dict.fromkeys(GROUP_NAMES, 2.5), rel=1e-6)
+    assert model.fixed_ms == pytest.approx(0.7, rel=1e-6)
+    assert max(abs(e) for e in model.error_range) < 1e-6
+
+
+def test_one_weight_is_a_compromise_where_the_groups_differ():
+    host = _host()
+    x = _features(12, seed=1)
+    untied = {"conv": 0.4, "depthwise": 0.4, "other": 1.7}
+    model = fit_board("stm32h7", "xcubeai", host, x, _board_ms(host, x, untied, fixed=0.0),
+                      400, "one", ties=ONE_WEIGHT)
+    assert len(set(model.weights.values())) == 1
+    assert 0.4 < model.weights["conv"] < 1.7
+    assert model.error_range[0] < 0 < model.error_range[1]
 
 
 def test_fit_board_on_few_rows_is_thin():

@@ -28,6 +28,7 @@ from nas.calibrate.measure import (
     measure_one,
     plan,
     read_runs,
+    sampling_seed,
     write_runs,
 )
 from search_space.baselines import list_baselines
@@ -66,6 +67,15 @@ def test_plan_covers_baselines_and_two_seeds():
     assert [m.name for m in plan(1, 1, baselines=False)] == ["genome-0-00", "genome-1-00"]
     assert [m.spec for m in plan(3, 0, baselines=False)] == \
         [m.spec for m in plan(3, 0, baselines=False)]
+
+
+def test_sampling_seed_is_read_back_from_every_planned_name():
+    models = plan(3, 2, fit_seed=7, holdout_seed=12)
+    assert [sampling_seed(m.name) for m in models if m.spec.genome is not None] == \
+        [7, 7, 7, 12, 12]
+    assert {sampling_seed(m.name) for m in models if m.spec.baseline} == {None}
+    for name in ("genome", "genome-x-01", "mygenome-1-01", "etn-w1.0-ssdlite", ""):
+        assert sampling_seed(name) is None, name
 
 
 def _run(name: str = "genome-0-00", **changes) -> Run:

@@ -147,19 +147,37 @@ def create_or_load(storage: BaseStorage, name: str, config: SearchConfig
     if study is not None:
         return study, True
     study = optuna.load_study(study_name=name, storage=storage)
-    check_same(name, _stored_config(study), config)
+    check_same(name, _stored_config(storage, study, config), config)
     return study, False
 
 
-def _stored_config(study: optuna.Study) -> SearchConfig:
+def _stored_config(storage: BaseStorage, study: optuna.Study, config: SearchConfig
+                   ) -> SearchConfig:
     waited = 0.0
     while CONFIG_ATTR not in study.user_attrs:
         if waited >= CONFIG_WAIT_S:
-            raise UsageError(f"study {study.study_name!r} exists but was not created by "
-                             "`tinynas search`; start a new study with --study NEW_NAME")
+            return _adopt(storage, study, config)
         time.sleep(0.5)
         waited += 0.5
     return SearchConfig.from_dict(study.user_attrs[CONFIG_ATTR])
+
+
+def _adopt(storage: BaseStorage, study: optuna.Study, config: SearchConfig) -> SearchConfig:
+    """A study still without its config after the wait. Its creator was killed between the
+    two steps (SIGKILL cannot be deferred): empty, with this search's directions, it is
+    finished as this run's study. Anything else was made by something other than
+    `tinynas search`."""
+    with study_lock(storage, study.study_name):
+        if CONFIG_ATTR in study.user_attrs:  # another run adopted it while this one waited
+            return SearchConfig.from_dict(study.user_attrs[CONFIG_ATTR])
+        directions = [d.name.lower() for d in study.directions]
+        if study.user_attrs or directions != config.directions or \
+                study.get_trials(deepcopy=False):
+            raise UsageError(f"study {study.study_name!r} exists but was not created by "
+                             "`tinynas search`; start a new study with --study NEW_NAME")
+        study.set_metric_names(config.metric_names)
+        study.set_user_attr(CONFIG_ATTR, config.to_dict())
+    return config
 
 
 def prune_study(storage: BaseStorage, name: str) -> optuna.Study:

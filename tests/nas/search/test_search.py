@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 
 from estimators.estimate import Budgets
 from estimators.targets import Target, get_target
-from nas.search import queue
+from nas.search import driver, queue
 from nas.search.objective import Assessment, assess
 from nas.search.storage import resolve_storage
 from objectives.data.demo import DEMO_SIZES, write_demo
@@ -189,6 +189,45 @@ def test_other_config_is_refused(search, tmp_path: Path) -> None:
     assert len(_load(tmp_path).trials) == 2
     code, _, err = search("--trials", "2", "--study", "other", "--flash", "800KiB")
     assert code == 0, err
+
+
+def _bare_study(tmp_path: Path, name: str, directions: list[str]) -> optuna.Study:
+    """A study as a `tinynas search` killed right after creating it leaves: no config."""
+    (tmp_path / "runs").mkdir(exist_ok=True)
+    storage = resolve_storage(None, tmp_path / "runs")
+    return optuna.create_study(storage=storage, study_name=name, directions=directions)
+
+
+def test_a_study_left_without_its_config_is_adopted(search, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(driver, "CONFIG_WAIT_S", 0.0)
+    _bare_study(tmp_path, "search", ["maximize", "minimize"])
+    _bare_study(tmp_path, "search:baselines", ["maximize", "minimize"])
+    code, row, err = search("--trials", "2")
+    assert code == 0, err
+    assert row["trials"] == 2
+    study = _load(tmp_path)
+    assert study.user_attrs["tinynas"]["flash_budget"] == 900 * 1024
+    assert study.metric_names == ["proxy", "latency_ms"]
+    assert search("--trials", "3")[0] == 0
+
+
+@pytest.mark.parametrize("kind", ["trial", "directions", "attr"])
+def test_a_foreign_study_without_config_is_refused(search, tmp_path: Path, kind: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(driver, "CONFIG_WAIT_S", 0.0)
+    study = _bare_study(tmp_path, "search",
+                        ["minimize", "minimize"] if kind == "directions" else
+                        ["maximize", "minimize"])
+    if kind == "trial":
+        study.enqueue_trial({})
+    elif kind == "attr":
+        study.set_user_attr("owner", "someone else")
+    code, row, err = search("--trials", "2")
+    assert code == 2 and row is None
+    assert "'search' exists but was not created by `tinynas search`" in err
+    assert "--study NEW_NAME" in err
+    assert "tinynas" not in _load(tmp_path).user_attrs
 
 
 def test_journal_storage(search, tmp_path: Path) -> None:

@@ -119,10 +119,10 @@ def board_macs_only() -> dict[str, Any]:
     """The MACs-only line's leave-one-out on the STM32H7 runs the model is fitted on."""
     from estimators.counting import macs
     from estimators.latency.fit import ErrorSummary, loo_errors
-    from nas.calibrate.published import CURRENT_ST, board_runs
+    from nas.calibrate.published import fitted_h7_runs
     from search_space.baselines import get_baseline
 
-    rows = [r for r in board_runs() if r.target == "stm32h7" and r.toolchain in CURRENT_ST]
+    rows = fitted_h7_runs()
     x = np.array([[macs(get_baseline(r.baseline).graph), 1.0] for r in rows])
     y = np.array([r.ms for r in rows])
     return ErrorSummary.of(loo_errors(x, y)).to_dict()
@@ -151,11 +151,11 @@ def board_weight_sharing(runs: list[Any], resamples: int = 20, genomes: int = 30
     from estimators.latency.features import graph_features
     from estimators.latency.fit import COMPUTE_AND_REST, ONE_WEIGHT, fit_board
     from estimators.latency.predictor import shipped_host_models
-    from nas.calibrate.published import CURRENT_ST, board_runs
+    from nas.calibrate.published import fitted_h7_runs
     from search_space.model import lower
     from search_space.sampling import random_genomes
 
-    h7 = [r for r in board_runs() if r.target == "stm32h7" and r.toolchain in CURRENT_ST]
+    h7 = fitted_h7_runs()
     x7, y7 = np.array([r.features() for r in h7]), np.array([r.ms for r in h7])
     gx = [graph_features(deployed(lower(g, 20).graph)) for g in random_genomes(genomes, seed=5)]
     hosts = _bootstrap_hosts(runs, resamples)

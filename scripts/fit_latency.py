@@ -70,10 +70,15 @@ def fit_boards(host: Any) -> list[Any]:
         scaled,
         single_run_error_range,
     )
-    from nas.calibrate.published import CURRENT_ST, REFERENCE_CLOCK, board_runs
+    from nas.calibrate.published import (
+        CURRENT_ST,
+        REFERENCE_CLOCK,
+        board_runs,
+        fitted_h7_runs,
+    )
 
     rows = board_runs()
-    h7 = [r for r in rows if r.target == "stm32h7" and r.toolchain in CURRENT_ST]
+    h7 = fitted_h7_runs(rows)
     x7, y7 = np.array([r.features() for r in h7]), np.array([r.ms for r in h7])
     xcube = fit_board("stm32h7", "xcubeai", host, x7, y7, 400, (
         f"fitted on the {len(h7)} ST model zoo runs with the current releases "

@@ -135,6 +135,11 @@ class World:
         path.write_text(text)
         return path
 
+    def binary(self, name: str, data: bytes) -> Path:
+        path = self.path(name)
+        path.write_bytes(data)
+        return path
+
     # plain paths
     def make_tmp(self) -> Path:
         return self.root
@@ -232,20 +237,14 @@ class World:
         return self.text("g_ratio.json", _bad_ratio_genome())
 
     def make_genome_binary(self) -> Path:
-        path = self.path("g_binary.json")
-        path.write_bytes(b"\xff\xfe\x00\x81genome")
-        return path
+        return self.binary("g_binary.json", b"\xff\xfe\x00\x81genome")
 
     # model files
     def make_garbage_pt(self) -> Path:
-        path = self.path("garbage.pt")
-        path.write_bytes(b"not a checkpoint at all")
-        return path
+        return self.binary("garbage.pt", b"not a checkpoint at all")
 
     def make_garbage_tflite(self) -> Path:
-        path = self.path("garbage.tflite")
-        path.write_bytes(b"TFL3 but not really a flatbuffer")
-        return path
+        return self.binary("garbage.tflite", b"TFL3 but not really a flatbuffer")
 
     def make_garbage_export(self) -> Path:
         """An export directory whose genome.json is fine but whose .tflite is not."""

@@ -53,6 +53,13 @@ def board_runs(path: Path = CSV_PATH) -> list[BoardRun]:
     return runs
 
 
+def fitted_h7_runs(runs: list[BoardRun] | None = None) -> list[BoardRun]:
+    """The STM32H7 runs (of ``runs``, default all) the X-CUBE-AI model is fitted on: those
+    made with ST's current releases."""
+    return [r for r in (board_runs() if runs is None else runs)
+            if r.target == "stm32h7" and r.toolchain in CURRENT_ST]
+
+
 def classify(board: str, toolchain: str) -> tuple[str | None, str]:
     """(target, runtime) of a published run; (None, "") for a board we do not model."""
     if "STM32H7" in board or "H7A3" in board:

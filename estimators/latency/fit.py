@@ -125,6 +125,27 @@ def fit_host(runtime: str, x: np.ndarray, y: np.ndarray, environment: dict[str, 
                      environment=environment)
 
 
+def scale_host(host: HostModel, x: np.ndarray, y: np.ndarray, environment: dict[str, Any]
+               ) -> tuple[HostModel, np.ndarray]:
+    """``host`` measured again on another machine, few runs: one factor on all its costs
+    (the kernels' relative costs are kept, only the machine's speed is refitted), and the
+    factor's leave-one-out errors. The band is the union of the host's own range (the model's
+    error over the whole search space, which a handful of runs cannot measure) and that
+    leave-one-out range (the factor's own error on this machine)."""
+    y = np.asarray(y, dtype=float)
+    pred = (np.atleast_2d(x) @ np.asarray(host.coefficients))[:, None]
+    s = float(fit_relative(pred, y)[0])
+    loo = loo_errors(pred, y)
+    error_range = (min(host.error_range[0], float(loo.min())),
+                   max(host.error_range[1], float(loo.max())))
+    scaled_host = HostModel(
+        runtime=host.runtime, coefficients=tuple(c * s for c in host.coefficients),
+        error_range=error_range, environment=environment,
+        accuracy={"fit_rows": len(y), "scale": s, "scaled_from": host.environment,
+                  "loo": ErrorSummary.of(loo).to_dict()})
+    return scaled_host, loo
+
+
 def group_matrix(host: HostModel, x: np.ndarray) -> np.ndarray:
     """Per row: the host's conv / depthwise / other milliseconds and a 1 for the fixed cost."""
     rows = [[*host.groups(row).values(), 1.0] for row in np.atleast_2d(x)]

@@ -100,11 +100,17 @@ class Latency:
     rows: int
     thin: bool
     method: str
+    # Host targets only: the machine the costs were measured on, this one, what differs
+    # (``environment.Check.to_dict``); None on a board, whose clock is all that varies.
+    environment: dict[str, Any] | None = None
+    environment_match: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {"latency_ms": self.ms, "latency_ms_low": self.low_ms,
                 "latency_ms_high": self.high_ms, "latency_clock_mhz": self.clock_mhz,
-                "latency_calibration_rows": self.rows, "latency_thin_data": self.thin}
+                "latency_calibration_rows": self.rows, "latency_thin_data": self.thin,
+                "latency_environment": self.environment,
+                "latency_environment_match": self.environment_match}
 
 
 @dataclass(frozen=True)

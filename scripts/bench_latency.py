@@ -174,6 +174,51 @@ def board_weight_sharing(runs: list[Any], resamples: int = 20, genomes: int = 30
     return report
 
 
+def machine_check(runs: list[Any], profile: str, timed: str) -> dict[str, Any]:
+    """Issue 20: held-out genomes timed on *this* machine, predicted through the real path
+    (``predict_latency`` on ``host-<runtime>``: the shipped model with this machine checked
+    against the fitted one, and ``host-<runtime>@profile``, e.g. what ``tinynas calibrate
+    --measure host --quick`` saved). ``timed``: ``cpu`` (thread CPU medians: a busy machine
+    preempts the timed thread, which inflates wall time) or ``wall``."""
+    from estimators.deploy import deployed
+    from estimators.latency import OTHER_MACHINE_FACTOR, predict_latency
+    from estimators.latency.fit import ErrorSummary, relative_errors
+    from estimators.targets import get_target
+
+    graphs = [deployed(r.model_spec().lower().graph) for r in runs]
+    report: dict[str, Any] = {"rows": len(runs), "timed": timed, "profile": profile}
+    for rt in ("litert", "tflm"):
+        truth = np.array([getattr(r, f"{rt}_cpu_ms" if timed == "cpu" else f"{rt}_ms")
+                          for r in runs])
+        for name in (f"host-{rt}", f"host-{rt}@{profile}"):
+            found = [predict_latency(g, get_target(name)) for g in graphs]
+            pred = np.array([f.ms for f in found])
+            inside = [f.low_ms <= t <= f.high_ms for f, t in zip(found, truth, strict=True)]
+            # the model's own band, before widening for another machine
+            k = 1.0 if found[0].environment_match else OTHER_MACHINE_FACTOR
+            own = [f.low_ms * k <= t <= f.high_ms / k for f, t in zip(found, truth, strict=True)]
+            report[name] = {
+                "errors": ErrorSummary.of(relative_errors(pred, truth)).to_dict(),
+                "inside_band": float(np.mean(inside)), "inside_own_band": float(np.mean(own)),
+                "environment_match": bool(found[0].environment_match),
+                "ratio": [float((pred / truth).min()), float((pred / truth).max())],
+                "truth_ms": [float(truth.min()), float(truth.max())]}
+    return report
+
+
+def _print_machine(m: dict[str, Any]) -> None:
+    for name, r in m.items():
+        if not isinstance(r, dict):
+            continue
+        e = r["errors"]
+        print(f"{name:22s} on {m['rows']} held-out genomes ({m['timed']} time, "
+              f"{r['truth_ms'][0]:.3g}-{r['truth_ms'][1]:.4g} ms): machine match "
+              f"{r['environment_match']}, predicted/true {r['ratio'][0]:.2f}-{r['ratio'][1]:.2f}"
+              f", within 10% {e['within_10']:.0%}, MAPE {e['mape']:.1%}, errors "
+              f"{e['min_error']:+.1%}..{e['max_error']:+.1%}, inside band {r['inside_band']:.0%} "
+              f"(its own band, not widened: {r['inside_own_band']:.0%})")
+
+
 def speed(count: int = 200) -> dict[str, float]:
     from estimators.deploy import deployed
     from estimators.latency import predict_latency
@@ -231,9 +276,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=Path, default=DATA / "latency_host_runs.csv")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--machine-runs", type=Path, metavar="CSV",
+                        help="held-out genomes timed on this machine (scripts/measure_latency.py"
+                             "): report only how the shipped host models and --profile do on it")
+    parser.add_argument("--profile", default="local",
+                        help="with --machine-runs: the host profile to judge (default local)")
+    parser.add_argument("--timed", choices=("cpu", "wall"), default="cpu",
+                        help="with --machine-runs: which median is the truth (default cpu)")
     args = parser.parse_args()
     from nas.calibrate.measure import read_runs
 
+    if args.machine_runs:
+        found = machine_check(read_runs(args.machine_runs), args.profile, args.timed)
+        print(json.dumps(found, indent=1)) if args.json else _print_machine(found)
+        return 0
     runs = read_runs(args.runs)
     report = {"host": host_accuracy(runs), "boards": board_accuracy(),
               "board_macs_only": board_macs_only(), "board_not_fitted": board_not_fitted(),

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from estimators.latency import feature_vector, models_for
 from estimators.latency.fit import ErrorSummary, fit_host, host_identity, refit
+from estimators.latency.kinds import kind_matrix
 from estimators.latency.profiles import (
     Profile,
     check_name,
@@ -126,8 +127,9 @@ def _from_measurements(args: argparse.Namespace, out: Output) -> int:
     clock = (model.clock_mhz if args.clock is None and target.profile and model.clock_scaling
              else target.clock_mhz)
     x = np.array([feature_vector(list(r.kernels)) for r in rows])
+    kinds = np.array([kind_matrix(list(r.kernels)) for r in rows])
     ms = np.array([r.latency_ms for r in rows])
-    result = refit(model, host, x, ms, clock)
+    result = refit(model, host, x, ms, clock, kinds)
     path = save_profile(Profile(target.name, name, {model.runtime: result.model},
                                 notes={model.runtime: {"measurements": str(args.measurements),
                                                        "rows": len(rows)}}))
@@ -138,17 +140,18 @@ def _from_measurements(args: argparse.Namespace, out: Output) -> int:
         "after": result.after.to_dict(),
         "leave_one_out": result.loo.to_dict() if result.loo else None,
         "band": list(result.model.error_range),
-        "per_row": _per_row(rows, model, result.model, host, x, clock),
+        "per_row": _per_row(rows, model, result.model, host, x, kinds, clock),
     }
     _report(out, report, f"use it with --target {target.name}@{name}")
     return EXIT_OK
 
 
-def _per_row(rows: list[Any], old: Any, new: Any, host: Any, x: np.ndarray, clock: int
-             ) -> list[dict[str, Any]]:
+def _per_row(rows: list[Any], old: Any, new: Any, host: Any, x: np.ndarray,
+             kinds: np.ndarray, clock: int) -> list[dict[str, Any]]:
     return [{"line": r.line, "model": r.model, "measured_ms": r.latency_ms,
-             "before_ms": old.predict(host, xi, clock).ms,
-             "after_ms": new.predict(host, xi, clock).ms} for r, xi in zip(rows, x, strict=True)]
+             "before_ms": old.predict(host, xi, clock, ki).ms,
+             "after_ms": new.predict(host, xi, clock, ki).ms}
+            for r, xi, ki in zip(rows, x, kinds, strict=True)]
 
 
 def _report(out: Output, report: dict[str, Any], hint: str) -> None:

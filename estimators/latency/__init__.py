@@ -12,6 +12,7 @@ from dataclasses import replace
 from estimators.deploy import DeployedGraph
 from estimators.latency import environment
 from estimators.latency.features import Kernel, feature_vector, graph_features, kernels
+from estimators.latency.kinds import kind_matrix
 from estimators.latency.predictor import (
     HostModel,
     Latency,
@@ -59,7 +60,8 @@ def predict_latency(network: DeployedGraph | list[Kernel], target: Target) -> La
     x = (graph_features(network) if isinstance(network, DeployedGraph)
          else feature_vector(list(network)))
     host, model = models_for(target)
-    latency = model.predict(host, x, target.clock_mhz)
+    kinds = kind_matrix(network) if model.kind_weights is not None else None
+    latency = model.predict(host, x, target.clock_mhz, kinds)
     if not is_host(target):
         return latency
     found = environment.check(host.environment, model.runtime)

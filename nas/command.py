@@ -15,7 +15,14 @@ from rich.console import Console
 
 from estimators.budgets import BudgetError, parse_budget
 from estimators.estimate import Budgets
-from estimators.latency import LatencyModelError, environment_check, models_for
+from estimators.latency import (
+    OTHER_MACHINE_FACTOR,
+    LatencyModelError,
+    environment_check,
+    models_for,
+)
+from estimators.latency.environment import describe
+from estimators.latency.profiles import matching_host_profile
 from estimators.targets import Target, TargetError, get_target, list_targets
 from nas.detector import DetectorError
 from nas.export.calibration import CalibrationError
@@ -108,10 +115,6 @@ def resolve_target(args: argparse.Namespace, out: Output) -> tuple[Target, Budge
 
 def machine_note(target: Target, out: Output) -> None:
     """One note when a host target's latency model was measured on another machine."""
-    from estimators.latency import OTHER_MACHINE_FACTOR
-    from estimators.latency.environment import describe
-    from estimators.latency.profiles import matching_host_profile
-
     found = environment_check(target)
     if found is None or found.match:
         return

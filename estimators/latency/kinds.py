@@ -39,7 +39,7 @@ from estimators.latency.features import (
     FEATURES,
     INDEX,
     Kernel,
-    _activation_inputs,
+    activation_inputs,
     kernel_terms,
     terms,
 )
@@ -92,7 +92,7 @@ def kind_matrix(network: DeployedGraph | list[Kernel], invoke: bool = True) -> n
         shape = [t.shape for t in network.tensors]
         found = [(kind_of(op.kind, op.kernel, shape[first][-1]),
                   terms(op.kind, op.kernel, op.macs, count, shape[first], shape[op.output]))
-                 for op, first, count in _activation_inputs(network)]
+                 for op, first, count in activation_inputs(network)]
     else:
         found = [(kind_of(k.kind, k.kernel, k.in_shape[-1]), kernel_terms(k)) for k in network]
     return _matrix(found, invoke)

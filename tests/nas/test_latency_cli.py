@@ -165,3 +165,16 @@ def test_baselines_on_another_machine_notes_once_for_all_rows(cli, monkeypatch):
     rows = json.loads(out)
     assert err.count("note:") == 1 and "cores" in err
     assert all(r["latency_environment_match"] is False for r in rows)
+
+
+def test_targets_say_which_host_models_describe_another_machine(cli, monkeypatch):
+    _fake_machine(monkeypatch, cpu="Intel Xeon")
+    _, out, _ = cli("targets", "--json")
+    rows = {r["name"]: r["latency"][0] for r in json.loads(out)}
+    assert rows["host-tflm"]["environment_match"] is False
+    assert rows["esp32s3"]["environment_match"] is True  # boards have no machine
+    _, out, _ = cli("targets")
+    assert "OTHER" in out
+    _fake_machine(monkeypatch)
+    _, out, _ = cli("targets", "--json")
+    assert all(r["latency"][0]["environment_match"] for r in json.loads(out))

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from estimators.latency import feature_vector, models_for
 from estimators.latency.fit import ErrorSummary, fit_host, host_identity, refit
+from estimators.latency.kinds import kind_matrix
 from estimators.latency.profiles import (
     Profile,
     check_name,
@@ -36,6 +37,10 @@ from nas.models import UsageError
 
 HOST_METHOD = "measured on this machine by `tinynas calibrate --measure host`; band = " \
               "leave-one-out error range"
+QUICK_METHOD = ("the shipped host model scaled to {rows} runs on this machine by `tinynas "
+                "calibrate --measure host --quick` (x{scale:.3f}); band = the shipped model's "
+                "range joined with the scale's leave-one-out range")
+QUICK_GENOMES, FULL_GENOMES, FULL_ROUNDS = 6, 12, 2
 
 
 class CalibrateCommand(Command):
@@ -53,16 +58,21 @@ class CalibrateCommand(Command):
                             "study:NAME/trial:N rows (default sqlite:///RUNS_DIR/tinynas.db)")
         parser.add_argument("--runs-dir", default="runs", metavar="DIR",
                             help="the search's runs directory (default ./runs)")
-        parser.add_argument("--genomes", type=int, default=12,
-                            help="--measure host: sampled genomes to fit on (default 12)")
+        parser.add_argument("--quick", action="store_true",
+                            help="--measure host: a few genomes, minutes: refit only the "
+                                 "machine's speed (one scale) on the shipped host models")
+        parser.add_argument("--genomes", type=int, default=None,
+                            help="--measure host: sampled genomes to fit on (default 12; "
+                                 f"{QUICK_GENOMES} with --quick)")
         parser.add_argument("--holdout", type=int, default=6,
                             help="--measure host: held-out genomes to judge on (default 6)")
         parser.add_argument("--no-baselines", action="store_true",
                             help="--measure host: skip the 25 baselines (faster, less data)")
         parser.add_argument("--runs", type=int, default=20,
                             help="--measure host: timed invocations per model and round (>= 20)")
-        parser.add_argument("--rounds", type=int, default=2,
-                            help="--measure host: passes over all models, pooled (default 2)")
+        parser.add_argument("--rounds", type=int, default=None,
+                            help="--measure host: passes over all models, pooled (default 2; "
+                                 "1 with --quick)")
         parser.add_argument("--out", type=Path,
                             help="--measure host: where to keep the measured CSV")
 
@@ -117,8 +127,9 @@ def _from_measurements(args: argparse.Namespace, out: Output) -> int:
     clock = (model.clock_mhz if args.clock is None and target.profile and model.clock_scaling
              else target.clock_mhz)
     x = np.array([feature_vector(list(r.kernels)) for r in rows])
+    kinds = np.array([kind_matrix(list(r.kernels)) for r in rows])
     ms = np.array([r.latency_ms for r in rows])
-    result = refit(model, host, x, ms, clock)
+    result = refit(model, host, x, ms, clock, kinds)
     path = save_profile(Profile(target.name, name, {model.runtime: result.model},
                                 notes={model.runtime: {"measurements": str(args.measurements),
                                                        "rows": len(rows)}}))
@@ -129,17 +140,18 @@ def _from_measurements(args: argparse.Namespace, out: Output) -> int:
         "after": result.after.to_dict(),
         "leave_one_out": result.loo.to_dict() if result.loo else None,
         "band": list(result.model.error_range),
-        "per_row": _per_row(rows, model, result.model, host, x, clock),
+        "per_row": _per_row(rows, model, result.model, host, x, kinds, clock),
     }
     _report(out, report, f"use it with --target {target.name}@{name}")
     return EXIT_OK
 
 
-def _per_row(rows: list[Any], old: Any, new: Any, host: Any, x: np.ndarray, clock: int
-             ) -> list[dict[str, Any]]:
+def _per_row(rows: list[Any], old: Any, new: Any, host: Any, x: np.ndarray,
+             kinds: np.ndarray, clock: int) -> list[dict[str, Any]]:
     return [{"line": r.line, "model": r.model, "measured_ms": r.latency_ms,
-             "before_ms": old.predict(host, xi, clock).ms,
-             "after_ms": new.predict(host, xi, clock).ms} for r, xi in zip(rows, x, strict=True)]
+             "before_ms": old.predict(host, xi, clock, ki).ms,
+             "after_ms": new.predict(host, xi, clock, ki).ms}
+            for r, xi, ki in zip(rows, x, kinds, strict=True)]
 
 
 def _report(out: Output, report: dict[str, Any], hint: str) -> None:
@@ -160,23 +172,33 @@ def _measure_host(args: argparse.Namespace, out: Output) -> int:
     from nas.calibrate import measure
 
     name = _profile_name(args, "local")
-    if args.runs < 20 or args.rounds < 1 or args.genomes < 2 or args.holdout < 1:
-        raise UsageError(f"--runs {args.runs} / --rounds {args.rounds} / --genomes "
-                         f"{args.genomes} / --holdout {args.holdout}: need at least 20 runs, "
-                         "1 round, 2 genomes and 1 held out")
-    models = measure.plan(args.genomes, args.holdout, baselines=not args.no_baselines)
-    runs = _timed(models, args.runs, args.rounds, out)
+    quick = args.quick
+    genomes = args.genomes if args.genomes is not None else (
+        QUICK_GENOMES if quick else FULL_GENOMES)
+    rounds = args.rounds if args.rounds is not None else (1 if quick else FULL_ROUNDS)
+    holdout = 0 if quick else args.holdout
+    if args.runs < 20 or rounds < 1 or genomes < (3 if quick else 2) or (
+            not quick and holdout < 1):
+        raise UsageError(f"--runs {args.runs} / --rounds {rounds} / --genomes {genomes} / "
+                         f"--holdout {holdout}: need at least 20 runs, 1 round, "
+                         + ("3 genomes (--quick)" if quick else "2 genomes and 1 held out"))
+    # --quick: no baselines (they are the slow conversions) and nothing held out: the scale's
+    # own leave-one-out over the few genomes is its error.
+    models = measure.plan(genomes, holdout, baselines=not (args.no_baselines or quick))
+    runs = _timed(models, args.runs, rounds, out)
     csv_path = args.out or profile_dir() / f"host@{name}-runs.csv"
     measure.write_runs(runs, csv_path)
     report: dict[str, Any] = {"profile": name, "runs_csv": str(csv_path), "models": len(runs),
-                              "runtimes": {}}
+                              "mode": "quick" if quick else "full", "runtimes": {}}
+    refit_one = _scale_host if quick else _refit_host
     for runtime in ("litert", "tflm"):
-        report["runtimes"][runtime] = _refit_host(runtime, runs, name)
+        report["runtimes"][runtime] = refit_one(runtime, runs, name)
     if out.as_json:
         out.emit(report)
     else:
+        judged = "leave-one-out" if quick else "held-out"
         for runtime, r in report["runtimes"].items():
-            out.console.print(f"host-{runtime}: held-out within 10% before "
+            out.console.print(f"host-{runtime}: {judged} within 10% before "
                               f"{r['before']['within_10']:.0%} (MAPE {r['before']['mape']:.1%})"
                               f", after {r['after']['within_10']:.0%} (MAPE "
                               f"{r['after']['mape']:.1%}); use --target host-{runtime}@{name}",
@@ -224,3 +246,29 @@ def _refit_host(runtime: str, runs: list[Any], name: str) -> dict[str, Any]:
                                 {runtime: host}))
     return {"profile": f"{target}@{name}", "profile_path": str(path),
             "before": ErrorSummary.of(before).to_dict(), "after": ErrorSummary.of(after).to_dict()}
+
+
+def _scale_host(runtime: str, runs: list[Any], name: str) -> dict[str, Any]:
+    """--quick: the shipped host model times one factor fitted on this machine's runs.
+    ``before`` is the shipped model on them, ``after`` the factor's leave-one-out.
+
+    It fits the median thread CPU time, not the wall time: the two agree on a quiet machine,
+    but a user's desktop is rarely quiet, and a handful of models leaves no room for a median
+    inflated by preemption (on a 2-core VM shared with four busy jobs, wall medians came out
+    up to 2.9x the CPU time; the CPU medians held)."""
+    from estimators.latency import shipped_host_models
+    from estimators.latency.fit import relative_errors, scale_host
+    from nas.calibrate import measure
+
+    x = measure.feature_matrix(runs)
+    y = np.array([getattr(r, f"{runtime}_cpu_ms") for r in runs])
+    shipped = shipped_host_models()[runtime]
+    host, loo = scale_host(shipped, x, y, runs[0].environment())
+    before = relative_errors(x @ np.asarray(shipped.coefficients), y)
+    method = QUICK_METHOD.format(rows=len(y), scale=host.accuracy["scale"])
+    target = f"host-{runtime}"
+    path = save_profile(Profile(target, name, {runtime: host_identity(host, method)},
+                                {runtime: host}))
+    return {"profile": f"{target}@{name}", "profile_path": str(path),
+            "scale": host.accuracy["scale"], "band": list(host.error_range), "timed": "thread cpu",
+            "before": ErrorSummary.of(before).to_dict(), "after": ErrorSummary.of(loo).to_dict()}

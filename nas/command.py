@@ -15,7 +15,14 @@ from rich.console import Console
 
 from estimators.budgets import BudgetError, parse_budget
 from estimators.estimate import Budgets
-from estimators.latency import LatencyModelError, models_for
+from estimators.latency import (
+    OTHER_MACHINE_FACTOR,
+    LatencyModelError,
+    environment_check,
+    models_for,
+)
+from estimators.latency.environment import describe
+from estimators.latency.profiles import matching_host_profile
 from estimators.targets import Target, TargetError, get_target, list_targets
 from nas.detector import DetectorError
 from nas.export.calibration import CalibrationError
@@ -93,6 +100,7 @@ def resolve_target(args: argparse.Namespace, out: Output) -> tuple[Target, Budge
     _, model = models_for(target)  # an unknown profile or uncalibrated runtime fails here
     if target.profile and getattr(args, "clock", None) is None and model.clock_scaling:
         target = target.with_clock(model.clock_mhz)  # the clock the profile was measured at
+    machine_note(target, out)
     sizes = {}
     for key in ("flash", "ram"):
         text = getattr(args, key)
@@ -103,6 +111,22 @@ def resolve_target(args: argparse.Namespace, out: Output) -> tuple[Target, Budge
             out.note(f"--{key} {budget.note}")
         sizes[key] = budget.bytes
     return target, Budgets.for_target(target, sizes.get("flash"), sizes.get("ram"))
+
+
+def machine_note(target: Target, out: Output) -> None:
+    """One note when a host target's latency model was measured on another machine."""
+    found = environment_check(target)
+    if found is None or found.match:
+        return
+    runtime = target.runtime.name
+    saved = matching_host_profile(target.name, runtime)
+    use = (f"a saved calibration of this machine exists: --target {target.name}@{saved}"
+           if saved else f"measure this one with `tinynas calibrate --measure host --quick` "
+           f"(minutes; without --quick the full refit), then use --target {target.name}@local")
+    out.note(f"{target.label}'s latency was measured on another machine "
+             f"({describe(found.fitted, runtime)}); this is {describe(found.here, runtime)} "
+             f"({'; '.join(found.differences)}). Its figures are that machine's, the band is "
+             f"widened {OTHER_MACHINE_FACTOR:g}x each way; {use}")
 
 
 def study_arguments(parser: argparse.ArgumentParser, default_study: str | None) -> None:

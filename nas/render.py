@@ -26,19 +26,22 @@ def compact(n: int) -> str:
 
 def latency_calibration(target: Target) -> list[dict[str, Any]]:
     """How each runtime's latency prediction was obtained and how far to trust it."""
-    from estimators.latency import LatencyModelError, models_for
+    from estimators.latency import LatencyModelError, environment_check, models_for
 
     found = []
     for runtime in target.runtimes:
+        chosen = target.with_runtime(runtime.name)
         try:
-            host, model = models_for(target.with_runtime(runtime.name))
+            host, model = models_for(chosen)
         except LatencyModelError as exc:
             found.append({"runtime": runtime.name, "error": str(exc)})
             continue
+        machine = environment_check(chosen)  # host targets: is this the fitted machine?
         found.append({"runtime": runtime.name, "rows": model.rows, "thin_data": model.thin,
                       "error_low": model.error_range[0], "error_high": model.error_range[1],
                       "clock_mhz": model.clock_mhz, "method": model.method,
-                      "environment": host.environment})
+                      "environment": host.environment,
+                      "environment_match": True if machine is None else machine.match})
     return found
 
 
@@ -70,7 +73,8 @@ def _trust(calibrations: list[dict[str, Any]]) -> str:
     count = first["rows"]
     rows = f"{count} run{'s' if count != 1 else ''}" if count else "derived"
     thin = ", THIN" if first["thin_data"] else ""
-    return f"{rows}, {first['error_low']:+.0%}/{first['error_high']:+.0%}{thin}"
+    other = "" if first.get("environment_match", True) else ", OTHER MACHINE"
+    return f"{rows}, {first['error_low']:+.0%}/{first['error_high']:+.0%}{thin}{other}"
 
 
 def targets_table(rows: list[dict[str, Any]]) -> Table:

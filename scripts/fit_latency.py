@@ -16,8 +16,15 @@ of our baselines) -> one :class:`LatencyModel` per (target, runtime) -> ``latenc
 * stm32h7 / tflm-cmsis-nn and tflm-ref: no runs published; X-CUBE-AI times the ratio of the
   same network on both runtimes in TinyEngine's table (STM32H743), the band widened by the
   ratio's range implied by that table's cycles-per-MAC ranges.
-* esp32 / esp32s3: one published run per runtime (person detection): one scale factor on
-  the host TFLM prediction; its band is what one-run scale fits do on the STM32H7 rows.
+* esp32s3 / tflm-esp-nn: kernel-aware (``estimators.latency.kinds``): one weight per kernel
+  kind on the host TFLM cost of that kind, fitted jointly on esp-nn's kernel table
+  (``esp_nn_kernels.csv``; its PSRAM rows with a fitted factor) and the published
+  whole-model run (``fit.fit_kinds``); band from leave-one-out (see there).
+* esp32 / tflm-esp-nn, tflm-ref on both: one published run per runtime (person detection):
+  one scale factor on the host TFLM prediction; its band is what one-run scale fits do on the
+  STM32H7 rows. (esp-nn's table is for the ESP32-S3 only, and its ANSI C column is not TFLM's
+  reference kernels: the person-detection run is 173x its host TFLM time with reference
+  kernels, the table's ANSI C kernels 16-66x theirs.)
 
     .venv/bin/python scripts/fit_latency.py [--runs estimators/data/latency_host_runs.csv]
         [--write] [--json]
@@ -94,12 +101,57 @@ def fit_boards(host: Any) -> list[Any]:
     for r in rows:
         if r.target == "stm32h7":
             continue
+        if (r.target, r.runtime) == KERNEL_AWARE:
+            models.append(kernel_aware_board(host, rows, one_run))
+            continue
         method = (f"one published run ({r.source}: {r.baseline}, {r.ms:g} ms): one scale on "
                   "the host TFLM prediction; band = the range of one-run scale fits on the "
                   "STM32H7 runs. Thin data: check on your board (tinynas calibrate)")
         models.append(fit_scale(r.target, r.runtime, host, r.features()[None],
                                 np.array([r.ms]), REFERENCE_CLOCK[r.target], one_run, method))
     return models
+
+
+KERNEL_AWARE = ("esp32s3", "tflm-esp-nn")
+ESP_METHOD = (
+    "kernel-aware: one weight per kernel kind on the host TFLM cost of its kernels, fitted "
+    "jointly (scipy least squares on log error, a 20x prior around one shared weight) on the "
+    "{kernels} kernels of esp-nn's ESP32-S3 table and {runs} published whole-model run(s) "
+    "({names}); the table's PSRAM ('External') rows carry a fitted factor x{psram:.2f}. "
+    "Band: leave-one-out of the whole-model runs, their shift when any kernel row is left out, "
+    "the host model's range and the one-run scale range on the STM32H7 runs. Thin data: "
+    "check on your board (tinynas calibrate)")
+
+
+def kernel_aware_board(host: Any, runs: list[Any], one_run: tuple[float, float]) -> Any:
+    """The ESP32-S3 / ESP-NN board from esp-nn's kernel table and the whole-model runs."""
+    from estimators.latency.fit import ErrorSummary, fit_kinds
+    from estimators.latency.predictor import LatencyModel
+    from nas.calibrate.published import REFERENCE_CLOCK, kernel_timings
+
+    target, runtime = KERNEL_AWARE
+    kernels = [k for k in kernel_timings() if k.chip == "ESP32-S3"]
+    whole = [r for r in runs if (r.target, r.runtime) == KERNEL_AWARE]
+    rows = [k.kind_row() for k in kernels] + [r.kind_row() for r in whole]
+    found = fit_kinds(host, rows, one_run)
+    is_whole = np.array([r.whole for r in rows])
+    accuracy = {
+        "fit_kernels": ErrorSummary.of(found.fitted[~is_whole]).to_dict(),
+        "fit_runs": ErrorSummary.of(found.fitted[is_whole]).to_dict(),
+        "loo_kernels": ErrorSummary.of(found.loo[~is_whole]).to_dict(),
+        "loo_runs": ErrorSummary.of(found.loo[is_whole]).to_dict(),
+        "psram_factor": found.psram,
+        "per_row": [{"row": r.name, "measured_ms": r.ms, "whole": r.whole,
+                     "external": r.external, "fit_error": float(f), "loo_error": float(o)}
+                    for r, f, o in zip(rows, found.fitted, found.loo, strict=True)]}
+    return LatencyModel(
+        target=target, runtime=runtime, basis=host.runtime,
+        weights=dict.fromkeys(("conv", "depthwise", "other"), 0.0), fixed_ms=0.0,
+        clock_mhz=REFERENCE_CLOCK[target], error_range=found.band, rows=len(rows),
+        thin=True, method=ESP_METHOD.format(kernels=len(kernels), runs=len(whole),
+                                            names=", ".join(r.baseline for r in whole),
+                                            psram=found.psram),
+        accuracy=accuracy, kind_weights=found.weights)
 
 
 def host_identities(hosts: dict[str, Any]) -> list[Any]:
@@ -132,9 +184,10 @@ def main() -> int:
     if args.json:
         print(json.dumps({"host": host_doc, "boards": board_doc}, indent=1))
     for m in boards:
+        weights = m.kind_weights or m.weights
         print(f"{m.target:12s} {m.runtime:14s} rows {m.rows:3d} band "
               f"{m.error_range[0]:+.1%}..{m.error_range[1]:+.1%} "
-              f"weights {', '.join(f'{k} {v:.4g}' for k, v in m.weights.items())} "
+              f"weights {', '.join(f'{k} {v:.4g}' for k, v in weights.items())} "
               f"fixed {m.fixed_ms:.3g} ms", file=sys.stderr)
     return 0
 

@@ -90,10 +90,10 @@ def kernels(dep: DeployedGraph) -> list[Kernel]:
     return [Kernel(kind=op.kind, in_shape=dep.tensors[first].shape,
                    out_shape=dep.tensors[op.output].shape, kernel=op.kernel, stride=op.stride,
                    macs=op.macs, inputs=count)
-            for op, first, count in _activation_inputs(dep)]
+            for op, first, count in activation_inputs(dep)]
 
 
-def _activation_inputs(dep: DeployedGraph) -> list[tuple[DeployedOp, int, int]]:
+def activation_inputs(dep: DeployedGraph) -> list[tuple[DeployedOp, int, int]]:
     """(op, its first activation input, how many it has): the search calls this per genome,
     so constness is looked up once per tensor rather than once per operand."""
     constant = [t.role != ACTIVATION for t in dep.tensors]
@@ -166,4 +166,4 @@ def graph_features(dep: DeployedGraph) -> np.ndarray:
     """:func:`feature_vector` of :func:`kernels`, without building the kernel records."""
     shape = [t.shape for t in dep.tensors]
     return _vector([terms(op.kind, op.kernel, op.macs, count, shape[first], shape[op.output])
-                    for op, first, count in _activation_inputs(dep)])
+                    for op, first, count in activation_inputs(dep)])

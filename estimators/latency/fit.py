@@ -13,6 +13,7 @@ much as a 200 ms one, and "within +-10%" is a relative goal.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,35 +28,11 @@ class FitError(ValueError):
     """Too few or unusable rows to fit on; the message says what is missing."""
 
 
-def nnls(a: np.ndarray, b: np.ndarray, tol: float | None = None) -> np.ndarray:
-    """Solve min ||a x - b|| subject to x >= 0 (Lawson and Hanson's active-set method)."""
-    m, n = a.shape
-    tol = 10 * np.finfo(float).eps * np.linalg.norm(a, 1) * max(m, n) if tol is None else tol
-    x = np.zeros(n)
-    passive = np.zeros(n, dtype=bool)
-    w = a.T @ (b - a @ x)
-    for _ in range(_MAX_ITER_FACTOR * n):
-        if passive.all() or (w[~passive] <= tol).all():
-            break
-        passive[np.argmax(np.where(passive, -np.inf, w))] = True
-        x = _inner_loop(a, b, x, passive)
-        w = a.T @ (b - a @ x)
-    return x
+def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve min ||a x - b|| subject to x >= 0 (scipy's Lawson-Hanson active-set solver)."""
+    from scipy.optimize import nnls as scipy_nnls
 
-
-def _inner_loop(a: np.ndarray, b: np.ndarray, x: np.ndarray, passive: np.ndarray
-                ) -> np.ndarray:
-    """Least squares on the passive set; step back towards x while that leaves the orthant."""
-    while True:
-        z = np.zeros_like(x)
-        z[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
-        if (z[passive] > 0).all():
-            return z
-        blocked = passive & (z <= 0)
-        alpha = np.min(x[blocked] / (x[blocked] - z[blocked]))
-        x = x + alpha * (z - x)
-        passive &= x > 1e-15
-        x[~passive] = 0.0
+    return scipy_nnls(a, b, maxiter=_MAX_ITER_FACTOR * a.shape[1])[0]
 
 
 def fit_relative(x: np.ndarray, y: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
@@ -123,6 +100,27 @@ def fit_host(runtime: str, x: np.ndarray, y: np.ndarray, environment: dict[str, 
                      error_range=(float(loo.min()), float(loo.max())),
                      accuracy={"fit_rows": len(y), "loo": ErrorSummary.of(loo).to_dict()},
                      environment=environment)
+
+
+def scale_host(host: HostModel, x: np.ndarray, y: np.ndarray, environment: dict[str, Any]
+               ) -> tuple[HostModel, np.ndarray]:
+    """``host`` measured again on another machine, few runs: one factor on all its costs
+    (the kernels' relative costs are kept, only the machine's speed is refitted), and the
+    factor's leave-one-out errors. The band is the union of the host's own range (the model's
+    error over the whole search space, which a handful of runs cannot measure) and that
+    leave-one-out range (the factor's own error on this machine)."""
+    y = np.asarray(y, dtype=float)
+    pred = (np.atleast_2d(x) @ np.asarray(host.coefficients))[:, None]
+    s = float(fit_relative(pred, y)[0])
+    loo = loo_errors(pred, y)
+    error_range = (min(host.error_range[0], float(loo.min())),
+                   max(host.error_range[1], float(loo.max())))
+    scaled_host = HostModel(
+        runtime=host.runtime, coefficients=tuple(c * s for c in host.coefficients),
+        error_range=error_range, environment=environment,
+        accuracy={"fit_rows": len(y), "scale": s, "scaled_from": host.environment,
+                  "loo": ErrorSummary.of(loo).to_dict()})
+    return scaled_host, loo
 
 
 def group_matrix(host: HostModel, x: np.ndarray) -> np.ndarray:
@@ -235,13 +233,24 @@ class Refit:
 
 
 def refit(model: LatencyModel, host: HostModel, x: np.ndarray, ms: np.ndarray,
-          clock_mhz: int) -> Refit:
+          clock_mhz: int, kinds: np.ndarray | None = None) -> Refit:
     """``model`` refitted to runs a user measured at ``clock_mhz`` (the new model's clock):
     all four weights with enough runs, else one scale on the current prediction. The band
-    becomes the refit's leave-one-out range (kept from ``model`` with fewer than three runs)."""
+    becomes the refit's leave-one-out range (kept from ``model`` with fewer than three runs).
+
+    A kernel-aware model (``kind_weights``; ``kinds`` gives each run's kind matrix) keeps its
+    kernel profile from the published kernel table and is scaled by one factor whatever the
+    number of runs: a user's handful of models cannot refit a dozen kind weights."""
     x, ms = np.atleast_2d(x), np.asarray(ms, dtype=float)
-    before = np.array([model.predict(host, row, clock_mhz).ms for row in x])
-    if len(ms) >= FULL_REFIT_ROWS:
+    rows = [None] * len(x) if kinds is None else list(kinds)
+
+    def predict(m: LatencyModel) -> np.ndarray:
+        return np.array([m.predict(host, row, clock_mhz, k).ms
+                         for row, k in zip(x, rows, strict=True)])
+
+    before = predict(model)
+    kind_weights = None
+    if len(ms) >= FULL_REFIT_ROWS and model.kind_weights is None:
         how = f"refitted on {len(ms)} user runs: compute / other weights + fixed"
         c, loo = _fit_tied(host, x, ms, COMPUTE_AND_REST)
     else:
@@ -249,12 +258,14 @@ def refit(model: LatencyModel, host: HostModel, x: np.ndarray, ms: np.ndarray,
         ratio = model.clock_mhz / clock_mhz if model.clock_scaling else 1.0
         s = float(fit_relative(before[:, None], ms)[0]) * ratio
         c = np.array([*(model.weights[k] * s for k in GROUP_NAMES), model.fixed_ms * s])
+        if model.kind_weights is not None:
+            kind_weights = {k: w * s for k, w in model.kind_weights.items()}
         loo = loo_errors(before[:, None], ms) if len(ms) >= 3 else None
     error_range = (float(loo.min()), float(loo.max())) if loo is not None else model.error_range
     new = replace(_as_model(model.target, model.runtime, host, c, clock_mhz, error_range,
                             len(ms), len(ms) < FULL_REFIT_ROWS, how, {}),
-                  clock_scaling=model.clock_scaling)
-    after = np.array([new.predict(host, row, clock_mhz).ms for row in x])
+                  clock_scaling=model.clock_scaling, kind_weights=kind_weights)
+    after = predict(new)
     return Refit(new, ErrorSummary.of(relative_errors(before, ms)),
                  ErrorSummary.of(relative_errors(after, ms)),
                  ErrorSummary.of(loo) if loo is not None else None, how)
@@ -268,3 +279,97 @@ def host_identity(host: HostModel, method: str) -> LatencyModel:
                         clock_mhz=int(host.environment.get("clock_mhz") or 1),
                         error_range=host.error_range, rows=int(host.accuracy["fit_rows"]),
                         thin=False, method=method, accuracy=host.accuracy, clock_scaling=False)
+
+
+# -- kernel-aware boards: a weight per kernel kind ---------------------------------------------
+
+# How far one kind's weight may stray from the shared one before the fit pays for it: a
+# log-normal prior of this spread (20x, wider than the 12x the ESP32-S3 weights span) lets
+# every kind with a row of its own follow it, while a kind with no row (or its row left out)
+# falls back on the shared weight, i.e. on what the other rows say. 10x gave the kernel rows
+# up to +33% in the fit, 100x moved the whole-model run's leave-one-out error from +7% to +10%.
+KIND_PRIOR = math.log(20.0)
+# The kernel table's "External" rows ran with their data in PSRAM (behind a 64 KB data cache),
+# the whole-model runs from internal RAM: one factor on the external rows, fitted, with a
+# prior of 2x around 1 so that it cannot absorb a kind's own weight.
+PSRAM_PRIOR = math.log(2.0)
+# A whole-model run stands for dozens of kernels: its residual counts this many kernel rows.
+WHOLE_WEIGHT = 3.0
+
+
+@dataclass(frozen=True)
+class KindRow:
+    """One timing a kernel-aware board is fitted on: a kernel of a kernel table or a whole
+    network; ``kinds`` its kind matrix (``estimators.latency.kinds.kind_matrix``)."""
+
+    name: str
+    kinds: np.ndarray
+    ms: float
+    external: bool = False
+    whole: bool = False
+
+
+@dataclass(frozen=True)
+class KindFit:
+    weights: dict[str, float]
+    psram: float
+    fitted: np.ndarray  # relative error of each row under the fit on all rows
+    loo: np.ndarray  # relative error of each row under the fit without it
+    band: tuple[float, float]
+
+
+def _kind_params(costs: np.ndarray, ms: np.ndarray, external: np.ndarray, whole: np.ndarray,
+                 keep: np.ndarray) -> np.ndarray:
+    """[log shared weight, log kind deviations..., log PSRAM factor] by scipy's trust-region
+    least squares on log(predicted / measured), with the priors above as extra residuals."""
+    from scipy.optimize import least_squares
+
+    k = costs.shape[1]
+    row_weight = np.where(whole, WHOLE_WEIGHT, 1.0)
+
+    def residuals(p: np.ndarray) -> np.ndarray:
+        pred = _kind_predict(p, costs, external)
+        r = row_weight * np.log(np.maximum(pred, 1e-12) / ms)
+        return np.concatenate([r[keep], p[1:k + 1] / KIND_PRIOR, [p[k + 1] / PSRAM_PRIOR]])
+
+    start = np.zeros(k + 2)
+    start[0] = np.log(np.median(ms[keep] / np.maximum(costs[keep].sum(axis=1), 1e-12)))
+    return least_squares(residuals, start).x
+
+
+def _kind_predict(p: np.ndarray, costs: np.ndarray, external: np.ndarray) -> np.ndarray:
+    k = costs.shape[1]
+    return (costs * np.exp(p[0] + p[1:k + 1])).sum(axis=1) * np.exp(p[k + 1] * external)
+
+
+def fit_kinds(host: HostModel, rows: list[KindRow],
+              extra_range: tuple[float, float] = (0.0, 0.0)) -> KindFit:
+    """Kind weights fitted jointly on kernel rows and whole-model runs, and the errors that
+    judge them: each row's leave-one-out error, and a band for whole networks made of the
+    whole-model runs' leave-one-out errors, how far every whole-model prediction moves when
+    any one kernel row is left out, the host model's own error range (a network's kernels
+    are priced by it) and ``extra_range`` (what the caller knows besides, e.g. how far runs of
+    one architecture carry to others)."""
+    from estimators.latency.kinds import KINDS, kind_costs
+
+    if not any(r.whole for r in rows) or len(rows) < 3:
+        raise FitError("a kernel-aware board needs kernel rows and at least one whole-model run")
+    costs = kind_costs(host.coefficients, np.stack([r.kinds for r in rows]))
+    ms = np.array([r.ms for r in rows], dtype=float)
+    external = np.array([r.external for r in rows], dtype=float)
+    whole = np.array([r.whole for r in rows])
+    everything = np.ones(len(rows), dtype=bool)
+    p = _kind_params(costs, ms, external, whole, everything)
+    fitted = relative_errors(_kind_predict(p, costs, external), ms)
+    loo, shifts = np.empty(len(rows)), []
+    for i in range(len(rows)):
+        keep = everything.copy()
+        keep[i] = False
+        pred = _kind_predict(_kind_params(costs, ms, external, whole, keep), costs, external)
+        loo[i] = relative_errors(pred[i], ms[i])
+        if not whole[i]:
+            shifts += list(relative_errors(pred[whole], ms[whole]))
+    found = [*loo[whole], *shifts, *host.error_range, *extra_range]
+    weights = dict(zip(KINDS, (float(w) for w in np.exp(p[0] + p[1:len(KINDS) + 1])),
+                       strict=True))
+    return KindFit(weights, float(np.exp(p[-1])), fitted, loo, (min(found), max(found)))

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from estimators.latency.features import FEATURES, GROUPS
+from estimators.latency.kinds import KINDS, kind_costs
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 HOST_FILE = "latency_host.json"
@@ -100,11 +101,17 @@ class Latency:
     rows: int
     thin: bool
     method: str
+    # Host targets only: the machine the costs were measured on, this one, what differs
+    # (``environment.Check.to_dict``); None on a board, whose clock is all that varies.
+    environment: dict[str, Any] | None = None
+    environment_match: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {"latency_ms": self.ms, "latency_ms_low": self.low_ms,
                 "latency_ms_high": self.high_ms, "latency_clock_mhz": self.clock_mhz,
-                "latency_calibration_rows": self.rows, "latency_thin_data": self.thin}
+                "latency_calibration_rows": self.rows, "latency_thin_data": self.thin,
+                "latency_environment": self.environment,
+                "latency_environment_match": self.environment_match}
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,9 @@ class LatencyModel:
     accuracy: dict[str, Any] = field(default_factory=dict)
     # A host model is the machine it was measured on: another "clock" means another machine.
     clock_scaling: bool = True
+    # A kernel-aware board (``estimators.latency.kinds``): one weight per kernel kind on the
+    # host cost of that kind's kernels, used instead of ``weights``. None: group weights.
+    kind_weights: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if set(self.weights) != set(GROUP_NAMES):
@@ -140,9 +150,26 @@ class LatencyModel:
     def reference_ms(self, groups: dict[str, float]) -> float:
         return self.fixed_ms + sum(self.weights[g] * groups[g] for g in GROUP_NAMES)
 
-    def predict(self, host: HostModel, x: np.ndarray, clock_mhz: int | None = None) -> Latency:
+    def kinds_ms(self, host: HostModel, kinds: np.ndarray) -> float:
+        """Reference-clock ms of a network whose ``kinds.kind_matrix`` is ``kinds``."""
+        costs = kind_costs(host.coefficients, kinds)
+        weights = self.kind_weights or {}
+        return self.fixed_ms + float(sum(weights.get(k, 0.0) * c
+                                         for k, c in zip(KINDS, costs, strict=True)))
+
+    def predict(self, host: HostModel, x: np.ndarray, clock_mhz: int | None = None,
+                kinds: np.ndarray | None = None) -> Latency:
+        """``x``: the network's features; ``kinds``: its kind matrix, which a kernel-aware
+        model needs (``estimators.latency.kinds.kind_matrix``)."""
         clock = (clock_mhz or self.clock_mhz) if self.clock_scaling else self.clock_mhz
-        ms = self.reference_ms(host.groups(x)) * self.clock_mhz / clock
+        if self.kind_weights is not None:
+            if kinds is None:
+                raise LatencyModelError(f"latency model {self.target}/{self.runtime} is "
+                                        "kernel-aware: give the network's kind matrix")
+            reference = self.kinds_ms(host, kinds)
+        else:
+            reference = self.reference_ms(host.groups(x))
+        ms = reference * self.clock_mhz / clock
         low, high = band(ms, self.error_range)
         return Latency(ms=ms, low_ms=low, high_ms=high, target=self.target,
                        runtime=self.runtime, clock_mhz=clock, rows=self.rows, thin=self.thin,
@@ -153,7 +180,8 @@ class LatencyModel:
                 "weights": dict(self.weights), "fixed_ms": self.fixed_ms,
                 "clock_mhz": self.clock_mhz, "error_range": list(self.error_range),
                 "rows": self.rows, "thin": self.thin, "method": self.method,
-                "accuracy": self.accuracy, "clock_scaling": self.clock_scaling}
+                "accuracy": self.accuracy, "clock_scaling": self.clock_scaling,
+                "kind_weights": self.kind_weights}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LatencyModel:
@@ -164,10 +192,21 @@ class LatencyModel:
                        error_range=_error_range(data["error_range"]), rows=int(data["rows"]),
                        thin=bool(data["thin"]), method=str(data["method"]),
                        accuracy=data.get("accuracy", {}),
-                       clock_scaling=bool(data.get("clock_scaling", True)))
+                       clock_scaling=bool(data.get("clock_scaling", True)),
+                       kind_weights=_kind_weights(data.get("kind_weights")))
         except (KeyError, TypeError, ValueError) as exc:
             raise LatencyModelError(f"latency model record is incomplete or malformed: "
                                     f"{exc}") from None
+
+
+def _kind_weights(values: Any) -> dict[str, float] | None:
+    if values is None:
+        return None
+    unknown = sorted(set(values) - set(KINDS))
+    if unknown or any(float(v) < 0 for v in values.values()):
+        raise ValueError(f"kind weights must be >= 0 and name kernel kinds ({', '.join(KINDS)})"
+                         f"; found {', '.join(unknown) or 'a negative weight'}")
+    return {k: float(v) for k, v in values.items()}
 
 
 def band(ms: float, error_range: tuple[float, float]) -> tuple[float, float]:

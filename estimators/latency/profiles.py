@@ -101,3 +101,17 @@ def save_profile(profile: Profile, merge: bool = True) -> Path:
         profile = Profile(profile.target, profile.name, {**old.models, **profile.models},
                           {**old.hosts, **profile.hosts}, {**old.notes, **profile.notes})
     return atomic_write_json(path, profile.to_dict(), indent=2)
+
+
+def matching_host_profile(target: str, runtime: str) -> str | None:
+    """The name of a saved profile of host ``target`` measured on this machine, if any."""
+    from estimators.latency.environment import check
+
+    for name in saved_profiles(target):
+        try:
+            host = load_profile(target, name).hosts.get(runtime)
+        except LatencyModelError:
+            continue  # an unreadable profile is reported when it is used, not here
+        if host is not None and check(host.environment, runtime).match:
+            return name
+    return None

@@ -16,12 +16,8 @@ and a later run times them.
 from __future__ import annotations
 
 import csv
-import datetime
 import hashlib
-import importlib.metadata
 import json
-import os
-import platform
 import statistics
 import tempfile
 from collections.abc import Callable, Iterable
@@ -30,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from estimators.files import atomic_open, atomic_write_bytes, atomic_write_text
+from estimators.latency.environment import Environment
 
 SCHEMA = "tinynas-latency-runs/1"
 GENOME_CLASSES = (1, 3, 20)  # genomes cycle through these class counts
@@ -42,30 +39,6 @@ class Planned:
     name: str
     spec: Any  # search_space.spec.ModelSpec
     split: str
-
-
-@dataclass(frozen=True)
-class Environment:
-    """Where a run was measured: a predictor fitted here says so, and a user's machine differs."""
-
-    cpu: str
-    clock_mhz: int
-    cores: int
-    machine: str
-    python: str
-    litert: str
-    tflite_micro: str
-    tensorflow: str
-    onnx2tf: str
-    date: str
-
-    @classmethod
-    def current(cls) -> Environment:
-        return cls(cpu=_cpu_model(), clock_mhz=_cpu_mhz(), cores=os.cpu_count() or 1,
-                   machine=platform.machine(),
-                   python=platform.python_version(), litert=_version("ai-edge-litert"),
-                   tflite_micro=_version("tflite-micro"), tensorflow=_version("tensorflow-cpu"),
-                   onnx2tf=_version("onnx2tf"), date=datetime.date.today().isoformat())
 
 
 @dataclass(frozen=True)
@@ -117,33 +90,6 @@ class Run:
 
 
 COLUMNS = tuple(f.name for f in fields(Run))
-
-
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _cpu_info(key: str) -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(key):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
-def _cpu_mhz() -> int:
-    """The clock the OS reports (0 where it does not): recorded, never used to scale."""
-    value = _cpu_info("cpu MHz")
-    return round(float(value)) if value else 0
-
-
-def _cpu_model() -> str:
-    return _cpu_info("model name") or platform.processor() or platform.machine()
 
 
 def plan(fit_genomes: int, holdout_genomes: int, fit_seed: int = 0, holdout_seed: int = 1,

@@ -15,11 +15,19 @@ from pathlib import Path
 import numpy as np
 
 from estimators.deploy import deployed
-from estimators.latency.features import graph_features
+from estimators.latency.features import Kernel, graph_features
+from estimators.latency.fit import KindRow
+from estimators.latency.kinds import kind_matrix
 from search_space.baselines import baseline_for_row, get_baseline
 
-CSV_PATH = Path(__file__).resolve().parents[2] / "estimators" / "data" / \
-    "published_device_runs.csv"
+DATA = Path(__file__).resolve().parents[2] / "estimators" / "data"
+CSV_PATH = DATA / "published_device_runs.csv"
+# esp-nn's kernel table (README "Kernelwise performance for s8 versions", ESP32-S3 at 240 MHz,
+# cycles counted with the CPU's cycle counter), with each row's shapes read from esp-nn's
+# tests: ``shape_from`` says where, and what could not be checked.
+KERNELS_PATH = DATA / "esp_nn_kernels.csv"
+# Kernels of the table no tinynas graph contains: kept in the copy, not fitted.
+UNUSED_KERNELS = ("MUL",)
 REFERENCE_CLOCK = {"stm32h7": 400, "esp32": 240, "esp32s3": 240}
 # ST's current releases: the rows the stm32h7 default runtime is fitted on. The same network
 # took up to 2x longer with STM32Cube.AI 7.3 (MLPerf Tiny v1.0 vs v1.2 on the same board).
@@ -37,6 +45,12 @@ class BoardRun:
 
     def features(self) -> np.ndarray:
         return graph_features(deployed(get_baseline(self.baseline).graph))
+
+    def kinds(self) -> np.ndarray:
+        return kind_matrix(deployed(get_baseline(self.baseline).graph))
+
+    def kind_row(self) -> KindRow:
+        return KindRow(f"{self.baseline} ({self.toolchain})", self.kinds(), self.ms, whole=True)
 
 
 def board_runs(path: Path = CSV_PATH) -> list[BoardRun]:
@@ -70,3 +84,42 @@ def classify(board: str, toolchain: str) -> tuple[str | None, str]:
     if board.strip() == "ESP32":
         return "esp32", runtime
     return None, ""
+
+
+@dataclass(frozen=True)
+class KernelTiming:
+    """One row of the kernel table: a single kernel timed on the chip, both builds."""
+
+    chip: str
+    function: str
+    kernel: Kernel
+    ansi_c_ms: float
+    optimized_ms: float
+    external: bool  # its data lived in PSRAM ("External")
+    data_info: str
+
+    def kind_row(self, optimized: bool = True) -> KindRow:
+        ms = self.optimized_ms if optimized else self.ansi_c_ms
+        return KindRow(f"{self.function} [{self.data_info}]",
+                       kind_matrix([self.kernel], invoke=False), ms, external=self.external)
+
+
+def kernel_timings(path: Path = KERNELS_PATH) -> list[KernelTiming]:
+    """The kernel table's rows that a tinynas graph can contain, ticks turned into ms."""
+    found = []
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["op"] in UNUSED_KERNELS:
+                continue
+            n = {k: int(row[k]) for k in ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c",
+                                          "kernel", "stride", "inputs", "macs")}
+            kernel = Kernel(row["op"], (1, n["in_h"], n["in_w"], n["in_c"]),
+                            (1, n["out_h"], n["out_w"], n["out_c"]), n["kernel"], n["stride"],
+                            n["macs"], n["inputs"])
+            per_ms = float(row["clock_mhz"]) * 1e3  # cycles in one millisecond
+            found.append(KernelTiming(row["chip"], row["function"], kernel,
+                                      int(row["ansi_c_ticks"]) / per_ms,
+                                      int(row["optimized_ticks"]) / per_ms,
+                                      row["memory"].strip().lower() == "external",
+                                      row["data_info"]))
+    return found

@@ -196,3 +196,63 @@ def test_measure_host_times_refits_and_saves_both_host_profiles(cli, tmp_path, m
                        str(tiny_spec.num_classes), "--target", "host-tflm@t", "--json")
     measured = rows[2].tflm_ms
     assert code == 0 and json.loads(out)["latency_ms"] == pytest.approx(measured, rel=0.5)
+
+
+def test_quick_measure_host_scales_the_shipped_models(cli, tmp_path, monkeypatch, tiny_spec):
+    """--quick on a (faked) machine twice as fast as the fitted one: a few genomes, no
+    baselines, one round; the saved profile predicts half the shipped time, matches this
+    machine, and the shipped target's note then points at it."""
+    from estimators.latency import environment, shipped_host_models
+    from nas.calibrate import measure
+
+    xeon = {**shipped_host_models()["tflm"].environment, "cpu": "Intel Xeon", "clock_mhz": 2200}
+    monkeypatch.setattr(environment, "this_machine", lambda: dict(xeon))
+    monkeypatch.setattr(environment.Environment, "current",
+                        classmethod(lambda cls: cls(**xeon)))
+    asked = {}
+
+    def plan(fit, holdout, *args, baselines=True, **kwargs):
+        asked.update(fit=fit, holdout=holdout, baselines=baselines)
+        return [measure.Planned(f"g{i}", tiny_spec, measure.FIT) for i in range(fit)]
+
+    from estimators.deploy import deployed
+    from estimators.latency.features import graph_features
+
+    x = graph_features(deployed(tiny_spec.lower().graph))
+    truth = {rt: h.predict(x) / 2 for rt, h in shipped_host_models().items()}
+
+    def time_file(tflite, runs, into=None):
+        timings = into or measure.Timings()
+        for rt in ("litert", "tflm"):
+            getattr(timings, rt).extend([truth[rt]] * runs)
+            getattr(timings, f"{rt}_cpu").extend([truth[rt]] * runs)
+        return timings
+
+    monkeypatch.setattr(measure, "plan", plan)
+    monkeypatch.setattr(measure, "export_file", lambda model, cache=None: b"tiny")
+    monkeypatch.setattr(measure, "time_file", time_file)
+    code, out, err = cli("calibrate", "--measure", "host", "--quick", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert asked == {"fit": 6, "holdout": 0, "baselines": False}
+    assert report["mode"] == "quick" and report["models"] == 6
+    for runtime in ("litert", "tflm"):
+        r = report["runtimes"][runtime]
+        assert r["scale"] == pytest.approx(0.5) and r["before"]["mape"] == pytest.approx(1.0)
+        assert abs(r["after"]["max_error"]) < 1e-9
+    genome = tmp_path / "tiny.json"
+    genome.write_text(tiny_spec.genome.to_json())
+    args = ("estimate", "--genome", str(genome), "--num-classes", str(tiny_spec.num_classes),
+            "--json", "--target")
+    code, out, err = cli(*args, "host-tflm@local")
+    row = json.loads(out)
+    assert "note:" not in err and row["latency_environment_match"] is True
+    assert row["latency_ms"] == pytest.approx(truth["tflm"])
+    code, out, err = cli(*args, "host-tflm")
+    assert "--target host-tflm@local" in err and json.loads(out)["latency_ms"] == \
+        pytest.approx(2 * truth["tflm"])
+
+
+def test_quick_needs_three_genomes(cli):
+    code, _, err = cli("calibrate", "--measure", "host", "--quick", "--genomes", "2")
+    assert code == 2 and "3 genomes" in err and err.count("\n") == 1

@@ -92,6 +92,10 @@ def test_targets_json_has_latency_calibration(cli):
             assert c["method"].strip()
     esp32 = rows["esp32"]["latency"][0]
     assert esp32["thin_data"] and esp32["rows"] <= 2
+    # kernel-aware, 10 kernel timings + 1 whole-model run: still thin (issue 19)
+    esp32s3 = rows["esp32s3"]["latency"][0]
+    assert esp32s3["runtime"] == "tflm-esp-nn" and esp32s3["thin_data"]
+    assert "kernel-aware" in esp32s3["method"]
     h7 = rows["stm32h7"]["latency"][0]
     assert h7["runtime"] == "xcubeai" and h7["rows"] >= 8 and not h7["thin_data"]
 
@@ -114,3 +118,63 @@ def test_bad_target_or_clock_is_one_line_and_exit_2(cli, argv, needle):
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1 and needle in err
+
+
+# -- host targets on another machine (issue 20) ----------------------------------------------
+
+def _fake_machine(monkeypatch, **change):
+    from estimators.latency import environment, shipped_host_models
+
+    record = {**shipped_host_models()["tflm"].environment, **change}
+    monkeypatch.setattr(environment, "this_machine", lambda: dict(record))
+    return record
+
+
+def test_host_estimate_on_another_machine_says_so_once(cli, monkeypatch):
+    _fake_machine(monkeypatch, cpu="Intel(R) Xeon(R) CPU @ 2.20GHz", clock_mhz=2200)
+    code, out, err = cli("estimate", "etn-w0.35-ssdlite", "--target", "host-tflm", "--json")
+    assert code in (0, 1)
+    assert err.count("note:") == 1 and err.count("\n") == 1
+    assert "AMD EPYC" in err and "Intel(R) Xeon(R)" in err  # both machines
+    assert "tinynas calibrate --measure host" in err
+    row = json.loads(out)
+    assert row["latency_environment_match"] is False
+    assert row["latency_environment"]["this_machine"]["clock_mhz"] == 2200
+    assert row["latency_ms_high"] / row["latency_ms"] > 2
+
+
+def test_host_estimate_on_its_own_machine_is_quiet(cli, monkeypatch):
+    _fake_machine(monkeypatch)
+    _code, out, err = cli("estimate", "etn-w0.35-ssdlite", "--target", "host-litert", "--json")
+    row = json.loads(out)
+    assert "note:" not in err and row["latency_environment_match"] is True
+    assert row["latency_environment"]["differences"] == []
+
+
+def test_board_estimate_has_no_machine(cli, monkeypatch):
+    _fake_machine(monkeypatch, cpu="Some ARM laptop")
+    _code, out, err = cli("estimate", "etn-w0.35-ssdlite", "--target", "esp32s3", "--json")
+    row = json.loads(out)
+    assert "note:" not in err
+    assert row["latency_environment"] is None and row["latency_environment_match"] is True
+
+
+def test_baselines_on_another_machine_notes_once_for_all_rows(cli, monkeypatch):
+    _fake_machine(monkeypatch, cores=16)
+    _code, out, err = cli("baselines", "--target", "host-tflm", "--json")
+    rows = json.loads(out)
+    assert err.count("note:") == 1 and "cores" in err
+    assert all(r["latency_environment_match"] is False for r in rows)
+
+
+def test_targets_say_which_host_models_describe_another_machine(cli, monkeypatch):
+    _fake_machine(monkeypatch, cpu="Intel Xeon")
+    _, out, _ = cli("targets", "--json")
+    rows = {r["name"]: r["latency"][0] for r in json.loads(out)}
+    assert rows["host-tflm"]["environment_match"] is False
+    assert rows["esp32s3"]["environment_match"] is True  # boards have no machine
+    _, out, _ = cli("targets")
+    assert "OTHER" in out
+    _fake_machine(monkeypatch)
+    _, out, _ = cli("targets", "--json")
+    assert all(r["latency"][0]["environment_match"] for r in json.loads(out))

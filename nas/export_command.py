@@ -104,9 +104,10 @@ def _training_images(checkpoint: str | None, out: Output
 
     ckpt = load_checkpoint(checkpoint)
     root = ckpt.data.get("root")
-    if root and Path(root).is_dir():
+    if root and Path(root).exists():  # a folder, or a YOLO data.yaml
         out.note(f"calibrating on the checkpoint's training data {root} (--calib to change)")
-        return Path(root), training_split_images(ckpt)
+        folder = Path(root) if Path(root).is_dir() else Path(root).parent
+        return folder, training_split_images(ckpt)
     out.note("the checkpoint's training data is gone: calibrating on synthetic scenes; give "
              "--calib DIR with images like the deployment's for a faithful int8 file")
     return None, ()

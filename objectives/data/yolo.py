@@ -109,7 +109,8 @@ class YoloLayout:
             if key is None:
                 defined = ", ".join(k for k in SPLIT_KEYS if self.data.get(k))
                 raise DatasetError(f"{self.yaml}: no {split!r} split (it defines {defined})")
-            return _entry_images(self._base(), self.data[key], self.yaml, key)  # type: ignore[arg-type]
+            base, note = self._base()
+            return _entry_images(base, self.data[key], self.yaml, key, note)  # type: ignore[arg-type]
         folder = self._folder(split)
         if folder is None:
             tried = ", ".join(str(p) for n in split_names(split)
@@ -117,16 +118,24 @@ class YoloLayout:
             raise DatasetError(f"YOLO split {split!r} not found: no folder {tried}")
         return _folder_images(folder), [folder]
 
-    def _base(self) -> Path:
-        """The folder the yaml's split paths are relative to (its ``path``)."""
+    def _base(self) -> tuple[Path, str]:
+        """The folder the yaml's split paths are relative to: its ``path``, relative to the
+        yaml's folder (else to the working directory, as Ultralytics reads it); a ``path``
+        that exists in neither (a yaml moved from another machine) falls back to the
+        yaml's own folder, which is where the split paths are then looked for."""
         assert self.yaml is not None
         given = self.data.get("path")
         if given in (None, ""):
-            return self.yaml.parent
+            return self.yaml.parent, ""
         if not isinstance(given, str):
             raise DatasetError(f"{self.yaml}: 'path' must be a folder, found {given!r}")
         base = Path(given).expanduser()
-        return base if base.is_absolute() else self.yaml.parent / base
+        tried = [base] if base.is_absolute() else [self.yaml.parent / base, Path.cwd() / base]
+        found = next((p for p in tried if p.is_dir()), None)
+        if found is not None:
+            return found, ""
+        return self.yaml.parent, f"; its path {given!r} is not a folder here, so the yaml's " \
+            "folder was used"
 
 
 def find_yaml(root: Path) -> Path | None:
@@ -207,7 +216,7 @@ def _yaml_names(data: dict[str, Any], path: Path) -> dict[int, str] | None:
     return by_id
 
 
-def _resolve(base: Path, entry: str, yaml_path: Path, key: str) -> Path:
+def _resolve(base: Path, entry: str, yaml_path: Path, key: str, note: str) -> Path:
     """A yaml path entry -> an existing path, retrying without a leading ``../``."""
     entry = entry.strip()
     given = Path(entry).expanduser()
@@ -218,10 +227,10 @@ def _resolve(base: Path, entry: str, yaml_path: Path, key: str) -> Path:
         if candidate.exists():
             return candidate
     shown = " or ".join(f"'{p}'" for p in tried)
-    raise DatasetError(f"{yaml_path}: {key} {entry!r} not found (tried {shown})")
+    raise DatasetError(f"{yaml_path}: {key} {entry!r} not found (tried {shown}){note}")
 
 
-def _entry_images(base: Path, entry: Any, yaml_path: Path, key: str
+def _entry_images(base: Path, entry: Any, yaml_path: Path, key: str, note: str
                   ) -> tuple[list[Path], list[Path]]:
     entries = entry if isinstance(entry, list) else [entry]
     images: list[Path] = []
@@ -230,7 +239,7 @@ def _entry_images(base: Path, entry: Any, yaml_path: Path, key: str
         if not isinstance(item, str) or not item.strip():
             raise DatasetError(f"{yaml_path}: {key} must be a folder, a .txt list of images or "
                                f"a list of those, found {item!r}")
-        path = _resolve(base, item, yaml_path, key)
+        path = _resolve(base, item, yaml_path, key, note)
         if path.is_dir():
             images += _folder_images(path)
             folders.append(path)

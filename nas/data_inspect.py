@@ -58,6 +58,9 @@ def _plot_path(args: argparse.Namespace, root: Path) -> Path | None:
     path = Path(args.plot) if args.plot else Path(f"{root.resolve().name or 'dataset'}-sizes.png")
     if path.is_dir():
         raise UsageError(f"--plot '{path}' is a directory; give a .png file path")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"--plot '{path}': '{path.parent}' is a file, not a directory; choose "
+                         "a path in a directory")
     if path.suffix.lower() != ".png":
         raise UsageError(f"--plot '{path}': the histogram is a PNG; give a path ending in .png "
                          "(or 'none')")
@@ -73,7 +76,7 @@ def run_inspect(args: argparse.Namespace, out: Output) -> int:
                          f"pixels, {low}..{high}")
     subset = class_list_argument(args.classes) if args.classes else None
     plot = _plot_path(args, root)
-    fmt = args.format or (detect_format(root, args.split) if args.split else _format_of(root))
+    fmt = args.format or _format_of(root, args.split)
     splits = _splits(root, fmt, args.split)
     datasets = {s: open_dataset(root, s, format=fmt, subset=subset, on_error="skip")
                 for s in splits}
@@ -87,14 +90,15 @@ def run_inspect(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
-def _format_of(root: Path) -> str:
-    """The layout, judged by whichever of the usual splits the folder has."""
-    for split in ("train", "val", "test"):
+def _format_of(root: Path, split: str | None) -> str:
+    """The layout, judged by ``split`` or whichever of the usual splits the folder has (a
+    missing ``split`` is then named as such, not as a missing layout)."""
+    for candidate in dict.fromkeys((split or "train", "train", "val", "test")):
         try:
-            return detect_format(root, split)
+            return detect_format(root, candidate)
         except DatasetError:
             continue
-    return detect_format(root, "train")  # raises, naming what was looked for
+    return detect_format(root, split or "train")  # raises, naming what was looked for
 
 
 def _splits(root: Path, fmt: str, split: str | None) -> list[str]:

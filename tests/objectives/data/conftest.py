@@ -1,24 +1,18 @@
-"""``layouts``: the writers of datasets in each tool's own layout (``layouts.py``)."""
+"""``layouts``: the writers of datasets in each tool's own layout (``layouts.py``, also
+imported by ``tests/nas/test_data_commands.py``)."""
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-LAYOUTS = Path(__file__).with_name("layouts.py")
-
-
-def load_layouts() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tinynas_test_layouts", LAYOUTS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(Path(__file__).parent))
+import layouts as _layouts
 
 
 @pytest.fixture(scope="session")
 def layouts() -> ModuleType:
-    return load_layouts()
+    return _layouts

@@ -131,7 +131,8 @@ def _data_root(args: argparse.Namespace, out: Output, saved: str | None = None) 
 
 class DataCommand(Command):
     name = "data"
-    help = "datasets: write the built-in demo dataset (data demo --out DIR)"
+    help = ("datasets: write the built-in demo dataset (data demo --out DIR), or report what "
+            "a dataset holds (data inspect DIR)")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True,

@@ -30,6 +30,7 @@ QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 # the smallest prior's side reaches IoU 0.5 with no prior, and is matched only by the
 # best-prior rule.
 UNDER_PRIOR = 1 / np.sqrt(2)
+_LABEL = {"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1}
 
 
 @dataclass(frozen=True)
@@ -130,12 +131,12 @@ def write_histogram(path: Path, report: dict[str, Any],
                         strict=True):
         ax.axvline(px, color="tab:red", linestyle="--", linewidth=1)
         ax.annotate(f"prior {px:.0f} px ({side:.3f})", (px, 1), xycoords=("data", "axes fraction"),
-                    rotation=90, va="top", ha="right", fontsize=8, color="tab:red")
+                    rotation=90, va="top", ha="right", fontsize=8, color="tab:red", bbox=_LABEL)
     limit = min(report["seed_priors"]["pixels"]) * UNDER_PRIOR
     ax.axvline(limit, color="tab:red", linestyle=":", linewidth=1)
     ax.annotate(f"IoU 0.5 with no prior below {limit:.0f} px", (limit, 1),
                 xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right",
-                fontsize=8, color="tab:red")
+                fontsize=8, color="tab:red", bbox=_LABEL)
     ax.set_xscale("log")
     ax.set_xlim(bins[0], bins[-1])
     ax.set_xlabel(f"object side sqrt(w*h), pixels at {resolution}x{resolution} input")

@@ -72,8 +72,9 @@ def subset_summary(dataset: DetectionDataset) -> str | None:
         shown = ", ".join(f"{name} {n}" for name, n in dataset.dropped_objects[:_SHOWN])
         more = len(dataset.dropped_objects) - _SHOWN
         shown += f", and {more} more classes" if more > 0 else ""
+        n = len(dataset.dropped_objects)
         parts.append(f"kept {', '.join(dataset.class_names)}; left out {total} objects of "
-                     f"{len(dataset.dropped_objects)} other classes ({shown})")
+                     f"{n} other class{'es' if n != 1 else ''} ({shown})")
     if dataset.dropped_images:
         parts.append(f"left out {dataset.dropped_images} images without objects (--drop-empty)")
     else:

@@ -97,9 +97,11 @@ def _subset_arguments(parser: argparse.ArgumentParser, drop_empty: bool = True) 
 
 
 def _open(root: Path, split: str, args: argparse.Namespace, subset: Any, out: Output, *,
-          require: bool = True, drop_empty: bool = False) -> DetectionDataset:
+          require: bool = True, drop_empty: bool = False, training: bool = True
+          ) -> DetectionDataset:
     """One split, with the class subset (``require``: every name must be a class of the
-    data) and the broken-entry policy; what was skipped or left out is noted once."""
+    data) and the broken-entry policy; what was skipped or left out is noted once
+    (``training``: data --drop-empty applies to)."""
     try:
         dataset = _open_dataset(root, split, format=args.format, subset=subset,
                                 require_subset=require, on_error=args.bad_annotations,
@@ -109,7 +111,7 @@ def _open(root: Path, split: str, args: argparse.Namespace, subset: Any, out: Ou
                                "warning") from None
     for line in dataset.warnings():
         out.note(line)
-    summary = subset_summary(dataset)
+    summary = subset_summary(dataset, can_drop=training)
     if summary:
         out.note(summary)
     return dataset
@@ -273,7 +275,8 @@ class TrainCommand(Command):
         val_set = None
         if val_split and val_split != "none" and has_split(root, val_split, args.format):
             # Every val image is kept: background images are where false positives show.
-            val_set = _open(root, val_split, args, train_set.class_names, out, require=False)
+            val_set = _open(root, val_split, args, train_set.class_names, out, require=False,
+                            training=False)
         elif val_split and val_split != "none":
             out.note(f"no split {val_split!r} in {root}: no evaluation at the end")
 
@@ -416,7 +419,8 @@ class EvaluateCommand(Command):
         only = _scored_classes(args, class_names, label)
         root = _data_root(args, out, saved_root)
         # The model's classes, in its id order; the data's other classes are left out.
-        dataset = _open(root, args.split, args, class_names, out, require=False)
+        dataset = _open(root, args.split, args, class_names, out, require=False,
+                        training=False)
         with RichProgress(out.notes) as progress:
             progress.start("evaluate", len(dataset))
             done = 0

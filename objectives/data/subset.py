@@ -62,8 +62,9 @@ def _empty(records: Sequence[Record]) -> int:
     return sum(1 for r in records if not len(r.labels))
 
 
-def subset_summary(dataset: DetectionDataset) -> str | None:
-    """One line on what a class subset or ``drop_empty`` left out, or None."""
+def subset_summary(dataset: DetectionDataset, can_drop: bool = True) -> str | None:
+    """One line on what a class subset or ``drop_empty`` left out, or None. ``can_drop``:
+    whether to point at ``--drop-empty`` for images left without objects (training data)."""
     if not dataset.dropped_objects and not dataset.dropped_images:
         return None
     parts = []
@@ -80,6 +81,6 @@ def subset_summary(dataset: DetectionDataset) -> str | None:
     else:
         empty = _empty(dataset.records)
         if empty:
-            parts.append(f"{empty} images without objects stay as background (--drop-empty "
-                         "leaves them out)")
+            hint = " (--drop-empty leaves them out)" if can_drop else ""
+            parts.append(f"{empty} images without objects stay as background{hint}")
     return f"{dataset.source}: " + "; ".join(parts)

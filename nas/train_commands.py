@@ -85,15 +85,14 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
                         "warning")
 
 
-def _subset_arguments(parser: argparse.ArgumentParser, drop_empty: bool = True) -> None:
+def _subset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", metavar="NAMES|FILE",
                         help="class subset: names separated by commas (person,car) or a file "
                         "with one name per line; kept in that order, other classes' objects "
                         "are left out")
-    if drop_empty:
-        parser.add_argument("--drop-empty", action="store_true",
-                            help="leave out training images without objects (of the kept "
-                            "classes); by default they stay as background")
+    parser.add_argument("--drop-empty", action="store_true",
+                        help="leave out training images without objects (of the kept "
+                        "classes); by default they stay as background")
 
 
 def _open(root: Path, split: str, args: argparse.Namespace, subset: Any, out: Output, *,

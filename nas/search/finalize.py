@@ -78,6 +78,7 @@ class Setup:
         # Recorded in each checkpoint: the export calibrates on these training images.
         return {"root": str(self.data_root.resolve()), "format": self.data_format,
                 "train_split": "train", "val_split": "val" if self.val_set else "none",
+                # What the study's --drop-empty did: no image left out reads the same either way.
                 "drop_empty": self.train_set.dropped_images > 0}
 
     def say(self, text: str) -> None:

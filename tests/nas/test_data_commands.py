@@ -125,3 +125,19 @@ def test_search_keeps_the_class_subset_in_its_study(tmp_path, cli):
     config = study.user_attrs["tinynas"]
     assert config["class_names"] == ["person", "car"] and config["drop_empty"] is True
     assert config["num_classes"] == 2
+
+
+def test_export_calibrates_on_the_listed_training_images(tmp_path, tiny_spec):
+    from estimators.estimate import Budgets
+    from estimators.targets import get_target
+    from nas.export import pipeline
+
+    data = layouts.voc2012(tmp_path / "voc")
+    files = tuple(r.image for r in open_dataset(data, "train", subset=["car"],
+                                                drop_empty=True).records)
+    request = pipeline.ExportRequest(tiny_spec, get_target("stm32h7"), Budgets(1 << 20, 1 << 18),
+                                     tiny_spec.build().eval(), ("person", "car"), "untrained",
+                                     calib_dir=data, calib_files=files)
+    images, info = pipeline.calibration_images(request)
+    assert images.shape == (len(files), 96, 96, 3) and info["images"] == len(files) == 1
+    assert info["source"] == f"training images of {data}"

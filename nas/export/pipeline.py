@@ -62,8 +62,8 @@ class ExportRequest:
     class_names: tuple[str, ...]
     weights: str  # where the weights come from, for the card
     calib_dir: Path | None = None
-    # The training images themselves (a dataset's split, class subset applied): preferred
-    # over calib_dir, which then only names where they come from.
+    # The training images themselves (a dataset's split, class subset applied): used rather
+    # than every image under calib_dir, which then only names where they come from.
     calib_files: tuple[Path, ...] = ()
     calib_count: int = calibration.DEFAULT_COUNT
     parity_images: int = 8
@@ -75,8 +75,8 @@ def calibration_images(request: ExportRequest) -> tuple[np.ndarray, dict[str, An
     size = request.net.arch.input_size
     if request.calib_files:
         images = calibration.from_files(request.calib_files, size, request.calib_count)
-        source = f"training images of {request.calib_dir or request.calib_files[0].parent}"
-        return images, {"source": source, "images": len(images)}
+        source = request.calib_dir or request.calib_files[0].parent
+        return images, {"source": str(source), "images": len(images)}
     if request.calib_dir is not None:
         images = calibration.from_folder(request.calib_dir, size, request.calib_count)
         return images, {"source": str(request.calib_dir), "images": len(images)}

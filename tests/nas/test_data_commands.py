@@ -140,4 +140,4 @@ def test_export_calibrates_on_the_listed_training_images(tmp_path, tiny_spec):
                                      calib_dir=data, calib_files=files)
     images, info = pipeline.calibration_images(request)
     assert images.shape == (len(files), 96, 96, 3) and info["images"] == len(files) == 1
-    assert info["source"] == f"training images of {data}"
+    assert info["source"] == str(data)

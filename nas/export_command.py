@@ -92,21 +92,41 @@ def _checkpoint(args: argparse.Namespace, trial: TrialModel | None) -> str | Non
     return None if trial is None or trial.checkpoint is None else str(trial.checkpoint)
 
 
-def _training_images(checkpoint: str | None, out: Output) -> Path | None:
+def _training_images(checkpoint: str | None, out: Output
+                     ) -> tuple[Path | None, tuple[Path, ...]]:
     """Without --calib, a checkpoint's own training data calibrates the quantisation: the
     activation ranges of the images it will see (synthetic scenes can be far off: a trained
-    detector's scores lost all parity with them in our tests)."""
+    detector's scores lost all parity with them in our tests). The training split is read as
+    training read it (format, class subset, --drop-empty); (folder, its images)."""
     if checkpoint is None:
-        return None
+        return None, ()
     from objectives.checkpoint import load_checkpoint
 
-    root = load_checkpoint(checkpoint).data.get("root")
-    if root and Path(root).is_dir():
+    ckpt = load_checkpoint(checkpoint)
+    root = ckpt.data.get("root")
+    if root and Path(root).exists():  # a folder, or a YOLO data.yaml
         out.note(f"calibrating on the checkpoint's training data {root} (--calib to change)")
-        return Path(root)
+        folder = Path(root) if Path(root).is_dir() else Path(root).parent
+        return folder, training_split_images(ckpt)
     out.note("the checkpoint's training data is gone: calibrating on synthetic scenes; give "
              "--calib DIR with images like the deployment's for a faithful int8 file")
-    return None
+    return None, ()
+
+
+def training_split_images(ckpt: Any) -> tuple[Path, ...]:
+    """The images of a checkpoint's training split with its classes, or () when the split
+    no longer opens (then the whole folder calibrates)."""
+    from objectives.data import DatasetError, open_dataset
+
+    data = ckpt.data
+    try:
+        dataset = open_dataset(data["root"], data.get("train_split", "train"),
+                               format=data.get("format"), subset=ckpt.class_names,
+                               require_subset=False, on_error="skip",
+                               drop_empty=bool(data.get("drop_empty", False)))
+    except DatasetError:
+        return ()
+    return tuple(r.image for r in dataset.records)
 
 
 def _study_target(args: argparse.Namespace, trial: TrialModel | None) -> str | None:
@@ -175,10 +195,13 @@ class ExportCommand(Command):
         spec, net, names, weights = _spec_and_weights(args, trial, checkpoint)
         if judged:
             out.note(judged)
-        calib = calib or _training_images(checkpoint, out)
+        files: tuple[Path, ...] = ()
+        if calib is None:
+            calib, files = _training_images(checkpoint, out)
         from nas.export import pipeline  # TensorFlow: only once the input is known to be good
 
-        request = pipeline.ExportRequest(spec, target, budgets, net, names, weights, calib)
+        request = pipeline.ExportRequest(spec, target, budgets, net, names, weights, calib,
+                                         calib_files=files)
         try:
             result = pipeline.run(request, out_dir, _Progress(sys.stderr.isatty() or
                                                               not out.as_json))

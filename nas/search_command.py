@@ -54,7 +54,14 @@ from nas.search.driver import (
 from nas.search.objective import assess
 from nas.search.progress import Tally, make_progress
 from nas.search.storage import check_url, display_url, resolve_storage
-from nas.train_commands import _data_arguments, _data_root, _open, parse_duration
+from nas.train_commands import (
+    _class_subset,
+    _data_arguments,
+    _data_root,
+    _open,
+    _subset_arguments,
+    parse_duration,
+)
 from search_space.sampling import sample_genome
 from search_space.spec import ModelSpec
 
@@ -79,6 +86,7 @@ class SearchCommand(Command):
                             help="start no trial after this long, e.g. 10m, 1h30m")
         study_arguments(parser, default_study="search")
         _data_arguments(parser)
+        _subset_arguments(parser)
         how = parser.add_argument_group("how to search")
         how.add_argument("--proxy", help="accuracy proxy (default: the measured best; see "
                          "objectives.proxies)")
@@ -120,8 +128,9 @@ class SearchCommand(Command):
         # One class is the smallest head: if that cannot fit, no dataset's can, and the
         # refusal comes before the demo data is drawn.
         _check_space_fits(target, budgets, args.latency_ms, 1)
+        subset = _class_subset(args)  # a bad --classes fails before the demo data is drawn
         root = _data_root(args, out)
-        train_set = _open(root, "train", args, None, out)
+        train_set = _open(root, "train", args, subset, out, drop_empty=args.drop_empty)
         _check_space_fits(target, budgets, args.latency_ms, train_set.num_classes)
         storage = resolve_storage(args.storage, runs_dir)
         config = SearchConfig(
@@ -131,6 +140,7 @@ class SearchCommand(Command):
             data=DEMO_DATA if not args.data else str(root.resolve()),
             data_format=args.format, on_error=args.bad_annotations,
             num_classes=train_set.num_classes, class_names=tuple(train_set.class_names),
+            drop_empty=args.drop_empty,
             seed=args.seed, sampler=args.sampler,
             population=_population(args, storage, n_trials), trial_budget_s=trial_budget)
         # The clock starts now: reading (or first drawing) the data is not search time.

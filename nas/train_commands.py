@@ -1,4 +1,5 @@
-"""``tinynas data demo``, ``tinynas train`` and ``tinynas evaluate``: thin over ``objectives``.
+"""``tinynas data demo|inspect``, ``tinynas train`` and ``tinynas evaluate``: thin over
+``objectives``.
 
 Long work draws a progress bar on stderr; results go to stdout (a table, or JSON with
 ``--json``). Without ``--data`` the built-in demo dataset is used (drawn once into the cache).
@@ -28,9 +29,16 @@ from nas.command import (
 )
 from nas.models import UsageError, load_genome, resolve_spec
 from objectives.augment import AUGMENT_PRESETS
-from objectives.data import FORMATS, ON_ERROR, BrokenEntryError, DetectionDataset, has_split
+from objectives.data import (
+    FORMATS,
+    ON_ERROR,
+    BrokenEntryError,
+    DetectionDataset,
+    class_list_argument,
+    has_split,
+    subset_summary,
+)
 from objectives.data import open_dataset as _open_dataset
-from objectives.data.classes import read_class_names
 from objectives.data.demo import DEMO_CLASSES, DEMO_SIZES, DemoConfig, demo_dataset, write_demo
 from objectives.models import genome_at_resolution
 from objectives.progress import RichProgress
@@ -77,17 +85,39 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
                         "warning")
 
 
-def _open(root: Path, split: str, args: argparse.Namespace, class_names: Any,
-          out: Output) -> DetectionDataset:
+def _subset_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--classes", metavar="NAMES|FILE",
+                        help="class subset: names separated by commas (person,car) or a file "
+                        "with one name per line; kept in that order, other classes' objects "
+                        "are left out")
+    parser.add_argument("--drop-empty", action="store_true",
+                        help="leave out training images without objects (of the kept "
+                        "classes); by default they stay as background")
+
+
+def _open(root: Path, split: str, args: argparse.Namespace, subset: Any, out: Output, *,
+          require: bool = True, drop_empty: bool = False, training: bool = True
+          ) -> DetectionDataset:
+    """One split, with the class subset (``require``: every name must be a class of the
+    data) and the broken-entry policy; what was skipped or left out is noted once
+    (``training``: data --drop-empty applies to)."""
     try:
-        dataset = _open_dataset(root, split, format=args.format, class_names=class_names,
-                                on_error=args.bad_annotations)
+        dataset = _open_dataset(root, split, format=args.format, subset=subset,
+                                require_subset=require, on_error=args.bad_annotations,
+                                drop_empty=drop_empty)
     except BrokenEntryError as exc:
         raise BrokenEntryError(f"{exc}; --bad-annotations skip skips such entries with a "
                                "warning") from None
     for line in dataset.warnings():
         out.note(line)
+    summary = subset_summary(dataset, can_drop=training)
+    if summary:
+        out.note(summary)
     return dataset
+
+
+def _class_subset(args: argparse.Namespace) -> tuple[str, ...] | None:
+    return class_list_argument(args.classes) if getattr(args, "classes", None) else None
 
 
 def _data_root(args: argparse.Namespace, out: Output, saved: str | None = None) -> Path:
@@ -102,7 +132,8 @@ def _data_root(args: argparse.Namespace, out: Output, saved: str | None = None) 
 
 class DataCommand(Command):
     name = "data"
-    help = "datasets: write the built-in demo dataset (data demo --out DIR)"
+    help = ("datasets: write the built-in demo dataset (data demo --out DIR), or report what "
+            "a dataset holds (data inspect DIR)")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True,
@@ -124,8 +155,15 @@ class DataCommand(Command):
         demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                           help="show tracebacks on errors")
         demo.set_defaults(command_parser=demo)  # unknown options are checked against demo's
+        from nas.data_inspect import add_inspect_parser
+
+        add_inspect_parser(actions)
 
     def run(self, args: argparse.Namespace, out: Output) -> int:
+        if args.action == "inspect":
+            from nas.data_inspect import run_inspect
+
+            return run_inspect(args, out)
         out_dir = Path(args.out)
         check_new_dir("--out", out_dir)
         if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
@@ -163,8 +201,7 @@ class TrainCommand(Command):
         parser.add_argument("--resolution", type=int,
                             help="input side for a --genome model (multiple of 32, 96..320)")
         _data_arguments(parser)
-        parser.add_argument("--classes", metavar="FILE",
-                            help="class map: one class name per line, in id order")
+        _subset_arguments(parser)
         parser.add_argument("--train-split", default="train", help="default: train")
         parser.add_argument("--val-split", default="val",
                             help="evaluated at the end if present (default: val; 'none' skips)")
@@ -226,25 +263,26 @@ class TrainCommand(Command):
         saved = dict(ckpt.data) if ckpt is not None else {}
         if trial is not None and ckpt is None and trial.data_root:
             saved["root"] = trial.data_root  # the data the search scored the trial on
-        # The class map before the data: a bad --classes must not follow the demo-data note.
-        if ckpt is not None:
-            class_names: Any = ckpt.class_names
-        else:
-            class_names = read_class_names(args.classes) if args.classes else None
+        # The classes before the data: a bad --classes must not follow the demo-data note.
+        subset, require, drop_empty = _train_classes(args, ckpt, trial)
         root = _data_root(args, out, saved.get("root"))
         train_split = saved.get("train_split", args.train_split) if not args.data \
             else args.train_split
         val_split = saved.get("val_split", args.val_split) if not args.data else args.val_split
-        train_set = _open(root, train_split, args, class_names, out)
+        train_set = _open(root, train_split, args, subset, out, require=require,
+                          drop_empty=drop_empty)
         val_set = None
         if val_split and val_split != "none" and has_split(root, val_split, args.format):
-            val_set = _open(root, val_split, args, train_set.class_names, out)
+            # Every val image is kept: background images are where false positives show.
+            val_set = _open(root, val_split, args, train_set.class_names, out, require=False,
+                            training=False)
         elif val_split and val_split != "none":
             out.note(f"no split {val_split!r} in {root}: no evaluation at the end")
 
         spec = self._spec(args, ckpt, train_set, trial)
         data_info = {"root": str(root.resolve()), "format": args.format,
-                     "train_split": train_split, "val_split": val_split or "none"}
+                     "train_split": train_split, "val_split": val_split or "none",
+                     "drop_empty": drop_empty}
         with RichProgress(out.notes) as progress:
             result = train(spec, train_set, out_dir, recipe, val_set=val_set,
                            resume=args.resume, progress=progress, data_info=data_info)
@@ -276,6 +314,28 @@ class TrainCommand(Command):
                              genome=genome_at_resolution(spec.genome, args.resolution),
                              name=spec.name)
         return spec
+
+
+def _train_classes(args: argparse.Namespace, ckpt: Any, trial: TrialModel | None
+                   ) -> tuple[tuple[str, ...] | None, bool, bool]:
+    """(class subset, whether each name must be in the data, --drop-empty) for training.
+
+    A resumed run keeps its checkpoint's classes and --drop-empty; a study's trial its
+    study's classes (the ones it was scored on), unless --classes says otherwise."""
+    if ckpt is not None:
+        drop_empty = bool(ckpt.data.get("drop_empty", False))
+        if args.classes or (args.drop_empty and not drop_empty):
+            flag = "--classes" if args.classes else "--drop-empty"
+            raise UsageError(f"{flag} cannot change on --resume: the run trains on classes "
+                             f"{', '.join(ckpt.class_names)}"
+                             f"{' without empty images' if drop_empty else ''}")
+        return tuple(ckpt.class_names), False, drop_empty
+    subset = _class_subset(args)
+    config = trial.config if trial is not None else None
+    if subset is None and config and not args.data:
+        return (tuple(config["class_names"]), False,
+                args.drop_empty or bool(config.get("drop_empty", False)))
+    return subset, True, args.drop_empty
 
 
 def _check_resolution(args: argparse.Namespace, trial: TrialModel | None,
@@ -336,6 +396,9 @@ class EvaluateCommand(Command):
                             "checkpoint)")
         study_arguments(parser, default_study=None)
         _data_arguments(parser)
+        parser.add_argument("--classes", metavar="NAMES|FILE",
+                            help="score only these of the model's classes (names separated by "
+                            "commas, or a file); default: all of them")
         parser.add_argument("--split", default="val", help="split to evaluate (default: val)")
         parser.add_argument("--batch-size", type=int, default=16)
 
@@ -352,8 +415,11 @@ class EvaluateCommand(Command):
             ckpt = load_checkpoint(path)
             predictor = TorchPredictor(ckpt.build_model())
             class_names, label = ckpt.class_names, ckpt.spec.label
+        only = _scored_classes(args, class_names, label)
         root = _data_root(args, out, saved_root)
-        dataset = _open(root, args.split, args, class_names, out)
+        # The model's classes, in its id order; the data's other classes are left out.
+        dataset = _open(root, args.split, args, class_names, out, require=False,
+                        training=False)
         with RichProgress(out.notes) as progress:
             progress.start("evaluate", len(dataset))
             done = 0
@@ -364,7 +430,8 @@ class EvaluateCommand(Command):
                 progress.update(done)
 
             result = _same_threads_as_training(
-                lambda: evaluate(predictor, dataset, args.batch_size, on_batch=step))
+                lambda: evaluate(predictor, dataset, args.batch_size, on_batch=step,
+                                 classes=only))
         row = {"model": label, "data": str(root), "split": args.split,
                "input_size": predictor.input_size, **result.to_dict()}
         if out.as_json:
@@ -399,6 +466,21 @@ class EvaluateCommand(Command):
             # say which model was asked for too.
             raise UsageError(f"{path}: cannot evaluate it: {exc}") from None
         return detector, getattr(detector, "class_names", None), path.name
+
+
+def _scored_classes(args: argparse.Namespace, class_names: Any, label: str
+                    ) -> tuple[str, ...] | None:
+    """evaluate --classes: a subset of the model's classes to score (checked before data)."""
+    only = _class_subset(args)
+    if only is None:
+        return None
+    if class_names is None:
+        raise UsageError(f"--classes: {label} does not record its class names")
+    missing = [n for n in only if n not in class_names]
+    if missing:
+        raise UsageError(f"--classes: {', '.join(map(repr, missing))} is not a class of "
+                         f"{label}; its classes are {', '.join(map(repr, class_names))}")
+    return only
 
 
 def _ap(value: float | None) -> str:

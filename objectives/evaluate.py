@@ -61,19 +61,26 @@ class EvalResult:
                 "num_images": self.num_images, "per_class_ap50": dict(self.per_class_ap50)}
 
 
-GroundTruth = tuple[np.ndarray, np.ndarray]  # normalised boxes (N, 4), labels (N,)
+# Normalised boxes (N, 4) and labels (N,); optionally crowd regions' boxes (M, 4) and labels
+# (M,), which pycocotools matches without counting a hit or a false positive.
+GroundTruth = tuple[np.ndarray, ...]
 
 
 def _coco_ground_truth(ground_truth: Sequence[GroundTruth], class_names: Sequence[str],
                        size: int) -> COCO:
     images, annotations = [], []
-    for i, (boxes, labels) in enumerate(ground_truth):
+    for i, truth in enumerate(ground_truth):
         images.append({"id": i + 1, "width": size, "height": size})
-        for box, label in zip(np.asarray(boxes, np.float64) * size, labels, strict=True):
-            w, h = box[2] - box[0], box[3] - box[1]
-            annotations.append({"id": len(annotations) + 1, "image_id": i + 1,
-                                "category_id": int(label) + 1, "iscrowd": 0, "area": w * h,
-                                "bbox": [box[0], box[1], w, h]})
+        groups = [(truth[0], truth[1], 0)]
+        if len(truth) == 4:
+            groups.append((truth[2], truth[3], 1))
+        for boxes, labels, crowd in groups:
+            for box, label in zip(np.asarray(boxes, np.float64).reshape(-1, 4) * size, labels,
+                                  strict=True):
+                w, h = box[2] - box[0], box[3] - box[1]
+                annotations.append({"id": len(annotations) + 1, "image_id": i + 1,
+                                    "category_id": int(label) + 1, "iscrowd": crowd,
+                                    "area": w * h, "bbox": [box[0], box[1], w, h]})
     coco = COCO()
     coco.dataset = {"images": images, "annotations": annotations,
                     "categories": [{"id": k + 1, "name": n} for k, n in enumerate(class_names)]}
@@ -96,33 +103,37 @@ def _detection_rows(detections: Sequence[Detections], size: int) -> np.ndarray:
 
 
 def coco_map(ground_truth: Sequence[GroundTruth], detections: Sequence[Detections],
-             class_names: Sequence[str], size: int, verbose: bool = False) -> EvalResult:
+             class_names: Sequence[str], size: int, verbose: bool = False,
+             classes: Sequence[str] | None = None) -> EvalResult:
     """COCOeval (bbox) on normalised ground truth and detections, scaled to ``size`` pixels.
-    pycocotools prints its progress and summary table; ``verbose`` lets it."""
+    ``classes`` scores only those of ``class_names`` (pycocotools' ``catIds``). pycocotools
+    prints its progress and summary table; ``verbose`` lets it."""
     if len(ground_truth) != len(detections):
         raise ValueError(f"{len(ground_truth)} images of ground truth but "
                          f"{len(detections)} of detections")
-    if not sum(len(labels) for _, labels in ground_truth):
+    scored = [class_names.index(n) for n in classes] if classes is not None \
+        else list(range(len(class_names)))
+    if not sum(np.isin(truth[1], scored).sum() for truth in ground_truth):
         raise ValueError("no ground-truth objects to evaluate against")
     quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
     with quiet:
         gt = _coco_ground_truth(ground_truth, class_names, size)
         rows = _detection_rows(detections, size)
-        has_gt = {k: bool(gt.getAnnIds(catIds=[k + 1])) for k in range(len(class_names))}
+        has_gt = {k: bool(gt.getAnnIds(catIds=[k + 1], iscrowd=False)) for k in scored}
         if not len(rows):  # loadRes refuses an empty list; nothing detected scores 0
             return EvalResult(0.0, 0.0, 0.0, len(ground_truth),
-                              {n: 0.0 if has_gt[k] else None
-                               for k, n in enumerate(class_names)})
+                              {class_names[k]: 0.0 if has_gt[k] else None for k in scored})
         evaluator = COCOeval(gt, gt.loadRes(rows), iouType="bbox")
+        evaluator.params.catIds = [k + 1 for k in scored]
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
     # precision: [IoU threshold, recall point, class, area range, max detections]
     precision = evaluator.eval["precision"][0, :, :, 0, -1]
     per_class: dict[str, float | None] = {}
-    for k, name in enumerate(class_names):
-        p = precision[:, k]
-        per_class[name] = float(p[p > -1].mean()) if has_gt[k] else None
+    for column, k in enumerate(scored):
+        p = precision[:, column]
+        per_class[class_names[k]] = float(p[p > -1].mean()) if has_gt[k] else None
     stats = evaluator.stats
     return EvalResult(float(stats[0]), float(stats[1]), float(stats[2]), len(ground_truth),
                       per_class)
@@ -137,20 +148,27 @@ def predict(predictor: Predictor, dataset: DetectionDataset, batch_size: int = 1
     truth: list[GroundTruth] = []
     found: list[Detections] = []
     for start in range(0, len(dataset), batch_size):
-        samples = [resize(dataset.sample(i), size)
-                   for i in range(start, min(start + batch_size, len(dataset)))]
+        indices = range(start, min(start + batch_size, len(dataset)))
+        samples = [resize(dataset.sample(i), size) for i in indices]
         found += predictor.detect(np.stack([s.image for s in samples]))
-        truth += [(s.boxes, s.labels) for s in samples]
+        # Crowd regions are normalised too: the square resize leaves them as they are.
+        truth += [(s.boxes, s.labels, dataset.records[i].crowd_boxes,
+                   dataset.records[i].crowd_labels) for i, s in zip(indices, samples,
+                                                                    strict=True)]
         if on_batch is not None:
             on_batch(len(samples))
     return truth, found
 
 
 def evaluate(predictor: Predictor, dataset: DetectionDataset, batch_size: int = 16,
-             on_batch: Callable[[int], None] | None = None, verbose: bool = False
-             ) -> EvalResult:
-    """COCO mAP, AP50, AP75 and per-class AP50 of ``predictor`` on ``dataset``."""
-    if not dataset.num_objects:
-        raise DatasetError(f"{dataset.source}: no objects to evaluate against")
+             on_batch: Callable[[int], None] | None = None, verbose: bool = False,
+             classes: Sequence[str] | None = None) -> EvalResult:
+    """COCO mAP, AP50, AP75 and per-class AP50 of ``predictor`` on ``dataset`` (on
+    ``classes`` of its classes only, when given)."""
+    scored = [dataset.class_names.index(n) for n in classes] if classes is not None else None
+    if not sum(np.isin(r.labels, scored).sum() if scored is not None else len(r.labels)
+               for r in dataset.records):
+        which = f" of {', '.join(classes)}" if classes is not None else ""
+        raise DatasetError(f"{dataset.source}: no objects{which} to evaluate against")
     truth, found = predict(predictor, dataset, batch_size, on_batch)
-    return coco_map(truth, found, dataset.class_names, predictor.input_size, verbose)
+    return coco_map(truth, found, dataset.class_names, predictor.input_size, verbose, classes)

@@ -95,6 +95,15 @@ def _yolo(root: Path, label: str) -> Path:
     return root
 
 
+def _yolo_yaml(root: Path, yaml_text: str) -> Path:
+    """A YOLO tree (images/train, labels/train) with ``yaml_text`` as its data.yaml."""
+    _image(root / "images" / "train" / "a.png")
+    (root / "labels" / "train").mkdir(parents=True)
+    (root / "labels" / "train" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (root / "data.yaml").write_text(yaml_text)
+    return root
+
+
 def _genome(**changes: Any) -> str:
     data = seed_genome(0.35).to_dict()
     data.update(changes)
@@ -207,6 +216,21 @@ class World:
 
     def make_yolo_class_range(self) -> Path:
         return _yolo(self.path("yolo_range"), "5 0.5 0.5 0.2 0.2\n")
+
+    def make_yolo_bad_yaml(self) -> Path:
+        return _yolo_yaml(self.path("yolo_bad_yaml"), "train: [images/train\nnames: [cat]\n")
+
+    def make_yolo_nc_mismatch(self) -> Path:
+        return _yolo_yaml(self.path("yolo_nc"), "train: images/train\nnc: 3\nnames: [cat, dog]\n")
+
+    def make_yolo_no_train(self) -> Path:
+        return _yolo_yaml(self.path("yolo_no_train"), "val: images/train\nnames: [cat, dog]\n")
+
+    def make_roboflow_moved(self) -> Path:
+        # Roboflow's paths, with its train/ folder gone: neither '../train/images' nor
+        # 'train/images' exists.
+        return _yolo_yaml(self.path("roboflow_moved"), "train: ../train/images\n"
+                          "val: ../valid/images\nnc: 2\nnames: ['cat', 'dog']\n")
 
     def make_classes_dog(self) -> Path:
         return self.text("dog.txt", "dog\n")
@@ -482,6 +506,18 @@ CASES = [
          "{yolo_bad_line}/labels/train/a.txt", "line 1", "class cx cy w h"),
     case("data-yolo-class-out-of-range", f"{TRAIN} --data {{yolo_class_range}}",
          "class id 5", "0..1", "cat, dog"),
+    case("data-yolo-bad-yaml", f"{TRAIN} --data {{yolo_bad_yaml}}",
+         "{yolo_bad_yaml}/data.yaml", "not valid yaml at line"),
+    case("data-yolo-nc-mismatch", f"{TRAIN} --data {{yolo_nc_mismatch}}", "nc is 3",
+         "'names' lists 2"),
+    case("data-yolo-missing-split", f"{TRAIN} --data {{yolo_no_train}}", "no 'train' split",
+         "it defines val"),
+    case("data-yolo-path-not-found", f"{TRAIN} --data {{roboflow_moved}}",
+         "train '../train/images' not found", "{roboflow_moved}/train/images"),
+    case("data-classes-unknown", f"{TRAIN} --data {{coco}} --classes dog,circle",
+         "no class 'dog'", "'circle', 'square', 'triangle'"),
+    case("search-classes-unknown", f"{SEARCH} --classes dog", "no class 'dog'",
+         "'circle', 'square', 'triangle'"),
     # no --data: the class map is read before the demo data would be drawn (and noted)
     case("data-classes-missing", f"{TRAIN} --classes {{missing}}/c.txt", "{missing}/c.txt",
          "not found"),
@@ -590,6 +626,19 @@ CASES = [
          "--out '{file}/demo'", "not a directory"),
     case("data-demo-out-not-empty", "data demo --size small --out {full_dir}",
          "--out '{full_dir}'", "not an empty directory"),
+    # data inspect
+    case("data-inspect-missing", "data inspect {missing}", "'{missing}'", "not found"),
+    case("data-inspect-missing-split", "data inspect {coco} --split val", "no split 'val'",
+         "it has train"),
+    case("data-inspect-unknown-class", "data inspect {coco} --classes dog", "no class 'dog'",
+         "'circle'"),
+    case("data-inspect-resolution", "data inspect {coco} --resolution 0", "--resolution 0",
+         "16..4096"),
+    case("data-inspect-plot-not-png", "data inspect {coco} --plot {tmp}/sizes.jpg",
+         "--plot '{tmp}/sizes.jpg'", ".png"),
+    case("data-inspect-plot-under-file", "data inspect {coco} --plot {file}/sizes.png",
+         "--plot", "is a file"),
+    case("data-inspect-bad-yaml", "data inspect {yolo_bad_yaml}", "not valid yaml"),
     case("data-demo-num-train-zero", "data demo --size small --num-train 0 --out {tmp}/demo",
          "--num-train 0", "at least 1"),
 ]

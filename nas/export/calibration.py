@@ -9,6 +9,7 @@ replaces them as the default once it exists.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,11 @@ def from_folder(folder: Path, size: int, count: int = DEFAULT_COUNT) -> np.ndarr
     if not files:
         raise CalibrationError(f"--calib '{folder}' holds no {'/'.join(IMAGE_SUFFIXES)} "
                                "images")
+    return from_files(files, size, count)
+
+
+def from_files(files: Sequence[Path], size: int, count: int = DEFAULT_COUNT) -> np.ndarray:
+    """Up to ``count`` of ``files``, evenly spread over the list, RGB, size x size."""
     picked = [files[round(i)] for i in np.linspace(0, len(files) - 1, min(count, len(files)))]
     return np.stack([_load(p, size) for p in picked])
 

@@ -62,6 +62,9 @@ class ExportRequest:
     class_names: tuple[str, ...]
     weights: str  # where the weights come from, for the card
     calib_dir: Path | None = None
+    # The training images themselves (a dataset's split, class subset applied): used rather
+    # than every image under calib_dir, which then only names where they come from.
+    calib_files: tuple[Path, ...] = ()
     calib_count: int = calibration.DEFAULT_COUNT
     parity_images: int = 8
     latency_runs: int = 20
@@ -70,6 +73,10 @@ class ExportRequest:
 
 def calibration_images(request: ExportRequest) -> tuple[np.ndarray, dict[str, Any]]:
     size = request.net.arch.input_size
+    if request.calib_files:
+        images = calibration.from_files(request.calib_files, size, request.calib_count)
+        source = request.calib_dir or request.calib_files[0].parent
+        return images, {"source": str(source), "images": len(images)}
     if request.calib_dir is not None:
         images = calibration.from_folder(request.calib_dir, size, request.calib_count)
         return images, {"source": str(request.calib_dir), "images": len(images)}

@@ -48,6 +48,7 @@ class SearchConfig:
     sampler: str
     population: int                  # NSGA-II generation size (kept for the study's life)
     trial_budget_s: float | None = None  # a training proxy's time per trial, then PRUNED
+    drop_empty: bool = False         # training images without objects left out
     format: str = CONFIG_FORMAT
 
     @property
@@ -71,11 +72,13 @@ class SearchConfig:
         return Path(self.data)
 
     def open_splits(self) -> tuple[DetectionDataset, DetectionDataset | None]:
-        """The study's dataset: train, and val when the directory has that split."""
+        """The study's dataset: train, and val when the directory has that split. The study's
+        classes are a subset of the data's (all of them without --classes): other classes'
+        objects are left out."""
         root = self.data_root()
-        opened = {"format": self.data_format, "class_names": list(self.class_names),
-                  "on_error": self.on_error}
-        train = open_dataset(root, "train", **opened)
+        opened = {"format": self.data_format, "subset": list(self.class_names),
+                  "require_subset": False, "on_error": self.on_error}
+        train = open_dataset(root, "train", **opened, drop_empty=self.drop_empty)
         val = open_dataset(root, "val", **opened) if has_split(root, "val",
                                                                self.data_format) else None
         return train, val

@@ -77,7 +77,9 @@ class Setup:
     def data_info(self) -> dict[str, Any]:
         # Recorded in each checkpoint: the export calibrates on these training images.
         return {"root": str(self.data_root.resolve()), "format": self.data_format,
-                "train_split": "train", "val_split": "val" if self.val_set else "none"}
+                "train_split": "train", "val_split": "val" if self.val_set else "none",
+                # What the study's --drop-empty did: no image left out reads the same either way.
+                "drop_empty": self.train_set.dropped_images > 0}
 
     def say(self, text: str) -> None:
         if self.console is not None:
@@ -235,7 +237,8 @@ def export_one(cand: Candidate, setup: Setup, checkpoint: Path) -> dict[str, Any
     ckpt = load_checkpoint(checkpoint)
     request = pipeline.ExportRequest(
         ckpt.spec, setup.target, setup.budgets, ckpt.build_model(), tuple(ckpt.class_names),
-        f"checkpoint {checkpoint} (epoch {ckpt.epoch})", calib_dir=setup.data_root)
+        f"checkpoint {checkpoint} (epoch {ckpt.epoch})", calib_dir=setup.data_root,
+        calib_files=tuple(r.image for r in setup.train_set.records))
     out_dir = _fresh_dir(cand.out_dir / "export", setup)  # the pipeline fills it atomically
     try:
         card = pipeline.run(request, out_dir, lambda text: setup.say(f"  export: {text}"))

@@ -37,3 +37,13 @@ def read_class_names(path: str | Path) -> tuple[str, ...]:
         raise DatasetError(f"class map '{path}' cannot be read: {exc}") from None
     names = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     return check_class_names([n for n in names if n], str(path))
+
+
+def class_list_argument(value: str, flag: str = "--classes") -> tuple[str, ...]:
+    """``--classes``: a file of names (one per line) when ``value`` names an existing file, or
+    looks like a path; else names separated by commas (``person,car``)."""
+    path = Path(value)
+    if path.is_file() or "/" in value or "\\" in value or path.suffix.lower() in (".txt",
+                                                                                   ".names"):
+        return read_class_names(path)
+    return check_class_names([n for n in value.split(",")], f"{flag} {value!r}")

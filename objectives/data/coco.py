@@ -3,8 +3,10 @@
 
 Classes come from the categories, ordered by category id, unless a class map is given (then
 categories are matched by name, and annotations of categories outside the map are unknown
-classes). Crowd annotations (``iscrowd: 1``) are regions, not objects: they are left out of
-training and evaluation, without a warning.
+classes). Crowd annotations (``iscrowd: 1``) are regions, not objects: they are kept apart
+(``Record.crowd_boxes``), never trained on, and given to pycocotools as crowd regions in
+evaluation, where a detection inside one counts neither way; a crowd entry that cannot be
+used (a box outside the image, a category outside the map) is left out without a warning.
 """
 
 from __future__ import annotations
@@ -91,15 +93,22 @@ def load_coco(annotations: str | Path, image_dir: str | Path,
 
     boxes: dict[Any, list] = {k: [] for k in images}
     labels: dict[Any, list[int]] = {k: [] for k in images}
+    crowd: dict[Any, list] = {k: [] for k in images}
+    crowd_labels: dict[Any, list[int]] = {k: [] for k in images}
     for i, ann in enumerate(data["annotations"]):
         entry = f"annotation id {ann.get('id', f'#{i}')}" if isinstance(ann, dict) \
             else f"annotations[{i}]"
         if not isinstance(ann, dict) or "image_id" not in ann:
             problems.report(MALFORMED, path, entry, "needs an 'image_id'")
             continue
-        if ann.get("iscrowd", 0):
-            continue
         image_id = ann["image_id"]
+        if ann.get("iscrowd", 0):
+            known = images.get(image_id) if isinstance(image_id, int | str) else None
+            region = _crowd_box(ann, known, cats, index)
+            if region is not None:
+                crowd[image_id].append(region[0])
+                crowd_labels[image_id].append(region[1])
+            continue
         if not isinstance(image_id, int | str):
             problems.report(MALFORMED, path, entry, f"image_id {image_id!r} is not an id")
             continue
@@ -129,5 +138,20 @@ def load_coco(annotations: str | Path, image_dir: str | Path,
             labels[image_id].append(index[name])
 
     records: list[Record] = [make_record(images[k][0], images[k][1], images[k][2], boxes[k],
-                                         labels[k]) for k in order]
+                                         labels[k], crowd[k], crowd_labels[k]) for k in order]
     return DetectionDataset(tuple(records), names, f"COCO {path}", tuple(problems.found))
+
+
+def _crowd_box(ann: dict[str, Any], image: tuple[Path, int, int] | None, cats: dict[Any, str],
+               index: dict[str, int]) -> tuple[Any, int] | None:
+    """(normalised box, class id) of a usable crowd region, else None (silently: a crowd is
+    not an object, and pycocotools would not miss it)."""
+    name = cats.get(ann.get("category_id"))
+    if image is None or name not in index:
+        return None
+    try:
+        x, y, w, h = (float(v) for v in ann.get("bbox"))  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None
+    box = check_box(x, y, x + w, y + h, image[1], image[2], Problems("skip"), "", "")
+    return None if box is None else (box, index[name])

@@ -73,23 +73,39 @@ class Problems:
         self.found.append(problem)
 
 
+def _no_boxes() -> np.ndarray:
+    return np.zeros((0, 4), np.float32)
+
+
+def _no_labels() -> np.ndarray:
+    return np.zeros(0, np.int64)
+
+
 @dataclass(frozen=True)
 class Record:
-    """One image: where it is, its size in pixels and its annotations."""
+    """One image: where it is, its size in pixels and its annotations.
+
+    ``crowd_boxes``/``crowd_labels`` are COCO crowd regions (``iscrowd: 1``): never trained
+    on, but given to the evaluator as pycocotools does, so a detection inside a crowd is
+    neither a hit nor a false positive."""
 
     image: Path
     width: int
     height: int
     boxes: np.ndarray  # (N, 4) float32, normalised (x1, y1, x2, y2)
     labels: np.ndarray  # (N,) int64, 0-based class ids
+    crowd_boxes: np.ndarray = field(default_factory=_no_boxes)
+    crowd_labels: np.ndarray = field(default_factory=_no_labels)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "boxes",
-                           np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4))
-        object.__setattr__(self, "labels", np.asarray(self.labels, dtype=np.int64).reshape(-1))
-        if len(self.boxes) != len(self.labels):
-            raise ValueError(f"{self.image}: {len(self.boxes)} boxes but {len(self.labels)} "
-                             "labels")
+        for boxes, labels in (("boxes", "labels"), ("crowd_boxes", "crowd_labels")):
+            object.__setattr__(self, boxes,
+                               np.asarray(getattr(self, boxes), np.float32).reshape(-1, 4))
+            object.__setattr__(self, labels,
+                               np.asarray(getattr(self, labels), np.int64).reshape(-1))
+            if len(getattr(self, boxes)) != len(getattr(self, labels)):
+                raise ValueError(f"{self.image}: {len(getattr(self, boxes))} {boxes} but "
+                                 f"{len(getattr(self, labels))} {labels}")
 
 
 @dataclass(frozen=True)
@@ -107,6 +123,10 @@ class DetectionDataset:
     class_names: tuple[str, ...]
     source: str
     problems: tuple[Problem, ...] = field(default=())
+    # Set by a class subset (objectives.data.subset): objects left out, per class name, and
+    # images left out (--drop-empty) because no object of the kept classes remained.
+    dropped_objects: tuple[tuple[str, int], ...] = field(default=())
+    dropped_images: int = 0
 
     def __len__(self) -> int:
         return len(self.records)
@@ -190,7 +210,10 @@ def check_box(x1: float, y1: float, x2: float, y2: float, width: int, height: in
 
 
 def make_record(image: Path, width: int, height: int, boxes: list[np.ndarray],
-                labels: list[int]) -> Record:
+                labels: list[int], crowd_boxes: list[np.ndarray] | None = None,
+                crowd_labels: list[int] | None = None) -> Record:
     return Record(image, width, height,
-                  np.stack(boxes) if boxes else np.zeros((0, 4), np.float32),
-                  np.asarray(labels, dtype=np.int64))
+                  np.stack(boxes) if boxes else _no_boxes(),
+                  np.asarray(labels, dtype=np.int64),
+                  np.stack(crowd_boxes) if crowd_boxes else _no_boxes(),
+                  np.asarray(crowd_labels or [], dtype=np.int64))

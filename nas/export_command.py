@@ -66,6 +66,8 @@ def _spec_and_weights(args: argparse.Namespace, trial: TrialModel | None,
     ckpt = load_checkpoint(checkpoint)
     if named:
         wanted = _named_spec(args, trial, ckpt.spec.num_classes)
+        # A checkpoint of spec format 1 pads symmetrically: compare architectures, not padding.
+        wanted = dataclasses.replace(wanted, padding=ckpt.spec.padding)
         if wanted.lower().graph != ckpt.spec.lower().graph:
             raise UsageError(f"--checkpoint '{checkpoint}' holds {ckpt.spec.label}, not "
                              f"{wanted.label}; drop the model name or pick its checkpoint")

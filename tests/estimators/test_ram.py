@@ -90,9 +90,9 @@ def test_tiny_tail_follows_the_constants(tiny_graph):
 
 def test_seed_head_is_the_stem(seed_genome):
     plan = arena_plan(deployed(lower(seed_genome, class_channels=1).graph))
-    # the padded input 258x258x3 = 199,692 (199,696 aligned) next to the stem conv's
-    # output 128x128x32 = 524,288: the largest pair alive together
-    assert plan.head_bytes == 199_696 + 524_288
+    # the input 256x256x3 = 196,608 next to the stem conv's output 128x128x32 = 524,288: the
+    # largest pair alive together (SAME padding: no padded copy of the input beside them)
+    assert plan.head_bytes == 196_608 + 524_288
     assert plan.peak_op_name == "backbone.stem.conv"
 
 

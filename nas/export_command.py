@@ -159,6 +159,9 @@ class ExportCommand(Command):
                             "or be empty; written atomically)")
         parser.add_argument("--calib", help="folder of images to calibrate the int8 "
                             "quantisation (default: synthetic scenes)")
+        parser.add_argument("--no-offline-plan", dest="offline_plan", action="store_false",
+                            help="leave the arena plan out of the file: TFLite Micro then plans "
+                            "the arena itself (its greedy planner; the RAM estimate follows)")
         target_arguments(parser, required=False)
         # None, not the board: a --study trial defaults to its study's board (_study_target).
         parser.set_defaults(target=None)
@@ -180,7 +183,8 @@ class ExportCommand(Command):
         calib = calib or _training_images(checkpoint, out)
         from nas.export import pipeline  # TensorFlow: only once the input is known to be good
 
-        request = pipeline.ExportRequest(spec, target, budgets, net, names, weights, calib)
+        request = pipeline.ExportRequest(spec, target, budgets, net, names, weights, calib,
+                                         offline_plan=args.offline_plan)
         try:
             result = pipeline.run(request, out_dir, _Progress(sys.stderr.isatty() or
                                                               not out.as_json))
@@ -208,6 +212,11 @@ def summary_table(r: dict[str, Any]) -> Table:
                   f"{r['tflite_bytes_rel_error']:+.2%}")
     table.add_row("TFLM arena (host)", _kib(r["tflm_arena_bytes"]),
                   _kib(r["arena_bytes_estimated"]), f"{r['arena_bytes_rel_error']:+.2%}")
+    planned = r.get("arena_head_planned_bytes")
+    table.add_row("arena head: default plan / ours / floor",
+                  f"{_kib(r.get('tflm_arena_head_default_bytes'))} / "
+                  f"{_kib(planned) if planned is not None else 'no plan'} / "
+                  f"{_kib(r.get('arena_head_floor_bytes'))}", "", "")
     table.add_row("total flash / budget", _kib(r["flash_bytes_total"]), _kib(r["flash_budget"]),
                   "")
     table.add_row("total RAM / budget", _kib(r["ram_bytes_total"]), _kib(r["ram_budget"]), "")

@@ -21,6 +21,7 @@ import numpy as np
 from estimators.deploy import deployed
 from estimators.estimate import Budgets, estimate, violations
 from estimators.files import staged_dir
+from estimators.flash import tflite_bytes as flash_file_bytes
 from estimators.ram import TAIL_HOST64, TAIL_MCU32, arena_plan, tail_bytes
 from estimators.targets import Target
 from nas.export import calibration, memory_plan, rewrite, runtimes
@@ -171,6 +172,7 @@ def sizes(request: ExportRequest, tflite_bytes: int, arena_head: int, arena_tota
     dep = deployed(graph)
     est = estimate(graph, request.target, request.budgets)
     arena_host = arena_plan(dep, tail=TAIL_HOST64, offline=request.offline_plan).total_bytes
+    file_estimate = flash_file_bytes(dep, offline_plan=request.offline_plan)
     tail = TAIL_HOST64 if request.target.pointer_bytes == 8 else TAIL_MCU32
     arena_target = arena_head + tail_bytes(dep, tail)
     runtime = request.target.runtime
@@ -180,8 +182,8 @@ def sizes(request: ExportRequest, tflite_bytes: int, arena_head: int, arena_tota
     return {
         "params": est.params, "macs": est.macs,
         "tflite_bytes": tflite_bytes,
-        "tflite_bytes_estimated": est.tflite_bytes_estimated,
-        "tflite_bytes_rel_error": _rel(est.tflite_bytes_estimated, tflite_bytes),
+        "tflite_bytes_estimated": file_estimate,
+        "tflite_bytes_rel_error": _rel(file_estimate, tflite_bytes),
         "arena_bytes_estimated": arena_host,
         "arena_bytes_rel_error": _rel(arena_host, arena_total),
         "arena_bytes_estimated_target": arena_target,

@@ -43,13 +43,22 @@ class MemoryPlan:
 
 def floor_bytes(sizes: Sequence[int], spans: Sequence[Span]) -> int:
     """Largest sum of the sizes of the buffers alive at one step."""
+    return max(_alive_sums(sizes, spans), default=0)
+
+
+def _alive_sums(sizes: Sequence[int], spans: Sequence[Span]) -> list[int]:
+    """Sum of the sizes alive at each step (pure Python: a few hundred buffers at most)."""
     if not sizes:
-        return 0
-    steps = max(last for _, last in spans) + 2
-    delta = np.zeros(steps, dtype=np.int64)
-    np.add.at(delta, [first for first, _ in spans], sizes)
-    np.add.at(delta, [last + 1 for _, last in spans], [-s for s in sizes])
-    return int(np.cumsum(delta).max())
+        return []
+    delta = [0] * (max(last for _, last in spans) + 2)
+    for size, (first, last) in zip(sizes, spans, strict=True):
+        delta[first] += size
+        delta[last + 1] -= size
+    sums, running = [], 0
+    for step in delta[:-1]:
+        running += step
+        sums.append(running)
+    return sums
 
 
 def head_bytes(sizes: Sequence[int], offsets: Sequence[int]) -> int:
@@ -164,7 +173,7 @@ def _breadth_order(sizes: Sequence[int], spans: Sequence[Span], canon: Sequence[
         first, last = spans[i]
         for step in range(first, last + 1):
             alive[step].append(i)
-    breadth = [sum(sizes[i] for i in a) for a in alive]
+    breadth = _alive_sums(sizes, spans)
     order: list[int] = []
     seen: set[int] = set()
     for step in sorted(range(steps), key=lambda s: -breadth[s]):

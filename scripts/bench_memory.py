@@ -21,7 +21,7 @@ above TFLite Micro's default plan of the same file; at or below the Keras file's
 96x96x1 and >= 20% below it at 224x224x3. Exit code 1 when a goal is missed.
 
     .venv/bin/python scripts/bench_memory.py --estimator-results runs/bench/estimators.jsonl
-        [--cache DIR] [--json]
+        [--cache DIR] [--only NETWORK ...] [--json]
 """
 
 from __future__ import annotations
@@ -150,9 +150,12 @@ def _ours(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _compare(ours: dict[str, dict[str, Any]], cache: Path) -> list[dict[str, Any]]:
+def _compare(ours: dict[str, dict[str, Any]], cache: Path, only: list[str] | None
+             ) -> list[dict[str, Any]]:
     table = []
     for name, alpha, side, channels, classes in _networks():
+        if only and name not in only:
+            continue
         row: dict[str, Any] = {"network": name, "alpha": alpha, "input": f"{side}x{side}x"
                                f"{channels}", "classes": classes,
                                "st_activations_kib": _st_activations(alpha, side, channels,
@@ -189,6 +192,7 @@ def main() -> int:
                         help="bench_estimators.py --results file (our exports)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/tinynas-bench-memory"),
                         help="where the Keras -> TFLiteConverter files are kept")
+    parser.add_argument("--only", nargs="*", help="Keras networks to build (default: all)")
     parser.add_argument("--measure-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -203,7 +207,7 @@ def main() -> int:
             args.estimator_results.read_text(encoding="utf-8").splitlines() if line.strip()]
     args.cache.mkdir(parents=True, exist_ok=True)
     ours = _ours(rows)
-    table = _compare({r["name"]: r for r in rows}, args.cache)
+    table = _compare({r["name"]: r for r in rows}, args.cache, args.only)
     goals = {
         "near_floor": ours["within_5pct_share"] >= NEAR_FLOOR_SHARE,
         "never_above_default": not ours["above_default"],

@@ -14,14 +14,16 @@ Two parts:
    16 random calibration images): its default head and floor, the head our planner gives that
    file, and ST's published activation RAM (X-CUBE-AI 10.0) side by side with our file's head.
    The Keras files are built once and cached (``--cache``); each is loaded into TFLite Micro in
-   a subprocess (the host interpreter aborts the process on ops it lacks).
+   a subprocess (the host interpreter aborts the process on ops it lacks). ``--legacy`` also
+   exports each network as tinynas did before issue 15 (PyTorch's symmetric padding, so
+   explicit PADs, and no offline plan) for the "before" column.
 
 Goals (issue 15): our head within 5% of its file's floor on >= 90% of the models and never
 above TFLite Micro's default plan of the same file; at or below the Keras file's head at
 96x96x1 and >= 20% below it at 224x224x3. Exit code 1 when a goal is missed.
 
     .venv/bin/python scripts/bench_memory.py --estimator-results runs/bench/estimators.jsonl
-        [--cache DIR] [--only NETWORK ...] [--json]
+        [--cache DIR] [--only NETWORK ...] [--legacy] [--json]
 """
 
 from __future__ import annotations
@@ -125,6 +127,30 @@ def _measure_file(path: Path) -> dict[str, Any]:
             "keras_ops": rewrite.op_histogram(data)}
 
 
+def _legacy_file(name: str, cache: Path) -> Path:
+    """Our export of baseline ``name`` as it was before issue 15: PyTorch's symmetric padding
+    (explicit PADs), no offline plan."""
+    path = cache / f"legacy-{name}.tflite"
+    if path.is_file():
+        return path
+    import tempfile
+
+    from estimators.files import atomic_write_bytes
+    from nas.export import calibration
+    from nas.export.convert import convert
+    from search_space.baselines import get_baseline
+    from search_space.model import as_if_trained
+    from search_space.spec import SYMMETRIC, ModelSpec
+
+    spec = ModelSpec(get_baseline(name).num_classes, baseline=name, padding=SYMMETRIC)
+    net = as_if_trained(spec.build()).eval()
+    with tempfile.TemporaryDirectory() as work:
+        converted = convert(net, calibration.synthetic(net.arch.input_size, 16), Path(work),
+                            offline_plan=False)
+    atomic_write_bytes(path, converted.tflite)
+    return path
+
+
 def _measure_in_subprocess(path: Path) -> dict[str, Any]:
     done = subprocess.run([sys.executable, __file__, "--measure-file", str(path)],
                           capture_output=True, text=True, check=False, timeout=900)
@@ -150,8 +176,8 @@ def _ours(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _compare(ours: dict[str, dict[str, Any]], cache: Path, only: list[str] | None
-             ) -> list[dict[str, Any]]:
+def _compare(ours: dict[str, dict[str, Any]], cache: Path, only: list[str] | None,
+             legacy: bool) -> list[dict[str, Any]]:
     table = []
     for name, alpha, side, channels, classes in _networks():
         if only and name not in only:
@@ -166,6 +192,10 @@ def _compare(ours: dict[str, dict[str, Any]], cache: Path, only: list[str] | Non
                        our_head_default=mine["tflm_head_default"], our_floor=mine["floor_bytes"])
         path = _keras_file(alpha, side, channels, classes, cache)
         row.update(_measure_in_subprocess(path))
+        if legacy and name in ours:
+            old = _measure_in_subprocess(_legacy_file(name, cache))
+            row.update(legacy_head=old.get("keras_head_default"),
+                       legacy_pads=old.get("keras_ops", {}).get("PAD", 0))
         print(f"{name}: {json.dumps(row)}", file=sys.stderr, flush=True)
         table.append(row)
     return table
@@ -193,6 +223,9 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/tinynas-bench-memory"),
                         help="where the Keras -> TFLiteConverter files are kept")
     parser.add_argument("--only", nargs="*", help="Keras networks to build (default: all)")
+    parser.add_argument("--legacy", action="store_true",
+                        help="also export each network as before issue 15 (symmetric "
+                        "padding, no offline plan) and measure its head and PADs")
     parser.add_argument("--measure-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -207,7 +240,7 @@ def main() -> int:
             args.estimator_results.read_text(encoding="utf-8").splitlines() if line.strip()]
     args.cache.mkdir(parents=True, exist_ok=True)
     ours = _ours(rows)
-    table = _compare({r["name"]: r for r in rows}, args.cache, args.only)
+    table = _compare({r["name"]: r for r in rows}, args.cache, args.only, args.legacy)
     goals = {
         "near_floor": ours["within_5pct_share"] >= NEAR_FLOOR_SHARE,
         "never_above_default": not ours["above_default"],

@@ -79,7 +79,8 @@ _OP_DATA_HOST = {CONV_2D: 80, DEPTHWISE_CONV_2D: 80, FULLY_CONNECTED: 80, ADD: 6
                  RESIZE_NEAREST_NEIGHBOR: 0, RELU: 0, RELU6: 0}
 # The tflite_micro package: a 64-bit host build (measured). ``fixed`` is the fit's 448 bytes
 # plus its largest under-estimate (232 bytes, rounded up): the RAM estimate must not let a
-# model that does not fit through.
+# model that does not fit through. Without PAD ops (issue 15's rerun, 2026-12-02, same 45
+# models) the tail is at most 72 bytes under on 7 of them (-0.01%), within the 1 KiB goal.
 TAIL_HOST64 = TailCosts(fixed=704, per_tensor=24, per_op=88, per_io_tensor=96,
                         channel_entry=4, op_data=_OP_DATA_HOST)
 # 32-bit pointers: Cortex-M (STM32H7) and Xtensa (ESP32, ESP32-S3). OpData keeps the host

@@ -32,9 +32,11 @@ upsample                    RESIZE_NEAREST_NEIGHBOR, output (H, W) as an int32 c
 pad                         PAD, paddings as an int32 constant (zeros: the zero point)
 ==========================  ==============================================================
 
-``[PAD]``: TF's SAME padding pads the bottom / right first when the total is odd, PyTorch pads
-symmetrically, so onnx2tf emits an explicit PAD and a VALID conv whenever the window cannot be
-expressed as VALID (no padding) or as stride-1 SAME (see :func:`needs_explicit_pad`).
+``[PAD]``: a conv built with TF SAME padding (``Op.same``, what the builder makes by default)
+deploys with ``padding=SAME`` and no PAD (VALID when SAME adds no zeros, e.g. a 1x1). A window
+with PyTorch's symmetric ``padding`` (an explicit padding, a model of spec format 1, a pool)
+gets an explicit PAD and a VALID op whenever TF's SAME, which pads the bottom / right first
+when the total is odd, cannot reproduce it (see :func:`needs_explicit_pad`).
 ``[TRANSPOSE]``: flattening a 4-D map in PyTorch's channel-major order needs the NHWC map moved
 back to NCHW first, unless the map is 1x1 or has one channel (then both orders agree).
 
@@ -52,7 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from estimators.counting import op_macs
-from estimators.ir import ACTIVATIONS, Graph, Op
+from estimators.ir import ACTIVATIONS, Graph, Op, conv_pads
 
 # -- deployed op kinds (TFLite builtin operator names) -------------------------------------
 CONV_2D = "CONV_2D"
@@ -286,6 +288,8 @@ class _Deployer:
     def windowed_input(self, op: Op) -> tuple[int, str]:
         """The (possibly padded) input of a conv / pool and the padding mode left for it."""
         x = self.mapped[op.inputs[0]]
+        if op.same:  # TF SAME is the runtime's own: VALID when it adds no zeros
+            return x, "SAME" if any(conv_pads(self.graph, op)) else "VALID"
         _, _, h, w = self.graph.in_shape(op)
         out_hw = self.graph.out_shape(op)[2:]
         if needs_explicit_pad(op.stride, op.kernel, op.padding, (h, w), out_hw):

@@ -7,6 +7,9 @@ the deployed graph, and so are the bytes that follow from it: each constant's le
 shape and operand vectors, quantisation tables, operator codes, metadata) is a per-tensor and
 per-operator cost **fitted on 45 real exports** (every baseline and 20 sampled genomes,
 ``scripts/bench_estimators.py``, 2026-11-21): within 0.15% of the file on every one of them.
+The offline memory plan the export writes (``OfflineMemoryAllocation`` metadata, one int32
+per tensor after a 3-word header, :mod:`nas.export.memory_plan`) is counted exactly, plus its
+metadata entry, name and buffer table (64-72 bytes measured on four exports, 2026-12-02).
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ BUFFER_ALIGNMENT = 16
 FILE_FIXED_BYTES = 852
 TENSOR_BYTES = 80
 OPERATOR_BYTES = 57
+# The offline plan: header words (version, subgraphs, count), then an offset per tensor; the
+# metadata table, its name and the buffer entry around them (measured: 64-72 bytes).
+PLAN_HEADER_WORDS = 3
+PLAN_FIXED_BYTES = 72
 
 
 @dataclass(frozen=True)
@@ -48,9 +55,11 @@ class FlashBreakdown:
     aux_constants: int
     structure: int
     total: int = -1
+    offline_plan: int = 0
 
     def __post_init__(self) -> None:
-        parts = self.weights + self.biases + self.quant_params + self.aux_constants + self.structure
+        parts = (self.weights + self.biases + self.quant_params + self.aux_constants
+                 + self.structure + self.offline_plan)
         if self.total == -1:
             object.__setattr__(self, "total", parts)
         elif self.total != parts:
@@ -67,7 +76,13 @@ def _constant_overhead(t: DTensor) -> int:
     return stored - t.nbytes
 
 
-def flash_breakdown(graph: DeployedGraph) -> FlashBreakdown:
+def offline_plan_bytes(graph: DeployedGraph) -> int:
+    """What the ``OfflineMemoryAllocation`` metadata adds to the file."""
+    return 4 * (PLAN_HEADER_WORDS + len(graph.tensors)) + PLAN_FIXED_BYTES
+
+
+def flash_breakdown(graph: DeployedGraph, offline_plan: bool = True) -> FlashBreakdown:
+    """``offline_plan``: the file carries the arena plan (every export does by default)."""
     by_role = {ACTIVATION: 0, WEIGHT: 0, BIAS: 0, AUX: 0}
     quant = 0
     structure = FILE_FIXED_BYTES + OPERATOR_BYTES * len(graph.ops)
@@ -77,9 +92,11 @@ def flash_breakdown(graph: DeployedGraph) -> FlashBreakdown:
             structure += _constant_overhead(t)
         quant += QUANT_PAIR_BYTES * t.quant_channels
         structure += TENSOR_BYTES + _name_bytes(t.id)
-    return FlashBreakdown(by_role[WEIGHT], by_role[BIAS], quant, by_role[AUX], structure)
+    plan = offline_plan_bytes(graph) if offline_plan else 0
+    return FlashBreakdown(by_role[WEIGHT], by_role[BIAS], quant, by_role[AUX], structure,
+                          offline_plan=plan)
 
 
-def tflite_bytes(graph: DeployedGraph) -> int:
+def tflite_bytes(graph: DeployedGraph, offline_plan: bool = True) -> int:
     """Estimated ``.tflite`` file size in bytes."""
-    return flash_breakdown(graph).total
+    return flash_breakdown(graph, offline_plan).total

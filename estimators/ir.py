@@ -8,7 +8,7 @@ about what the network is.
 Op kinds and their fields:
 
 ==============  ============================================================
-``conv``        kernel, stride, padding, groups, bias; weight (out, in/groups, k, k)
+``conv``        kernel, stride, padding or same, groups, bias; weight (out, in/groups, k, k)
 ``bn``          batch norm over channels (folds into the preceding conv at export)
 ``relu``        ``relu6``
 ``maxpool``     kernel, stride, padding, ceil_mode
@@ -22,6 +22,15 @@ Op kinds and their fields:
 ``upsample``    nearest-neighbour, H and W times the integer ``stride`` (the scale)
 ``pad``         zeros around H and W, ``dims`` = (top, bottom, left, right)
 ==============  ============================================================
+
+Convolution padding is either PyTorch's symmetric ``padding`` (the same number of zeros on
+every side) or, with ``same=True``, TensorFlow's SAME: the output is ``ceil(in / stride)`` and
+the zeros the window needs are split with the odd one after (bottom / right), see
+:func:`same_pads`. The two agree on stride-1 convolutions and on strided windows over odd maps;
+on an even map a stride-2 3x3 SAME pads 0 before and 1 after where PyTorch's ``padding=1``
+pads 1 and 1. The int8 runtimes implement SAME inside the convolution kernel, so a SAME
+network needs no separate PAD operator (and no second full-size buffer) for it. The builder
+makes every conv without an explicit ``padding`` SAME.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 OP_KINDS = frozenset(
     {"conv", "bn", "relu", "relu6", "maxpool", "gap", "add", "concat", "linear", "flatten",
@@ -61,6 +70,7 @@ class Op:
     bias: bool = False
     ceil_mode: bool = False
     dims: tuple[int, ...] = ()
+    same: bool = False  # conv: TF SAME padding (``padding`` is then 0 and unused)
 
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
@@ -101,6 +111,36 @@ def conv_out(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool 
     if (out - 1) * stride >= size + padding:
         out -= 1
     return out
+
+
+def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """(before, after) zeros of TF SAME padding along one axis of length ``size``."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_pads(graph: Graph, op: Op) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) zeros a conv or pool window reads around its input."""
+    _, _, h, w = graph.in_shape(op)
+    if op.same:
+        return (*same_pads(h, op.kernel, op.stride), *same_pads(w, op.kernel, op.stride))
+    return (op.padding,) * 4
+
+
+def symmetric_padding(graph: Graph) -> Graph:
+    """The graph with every SAME conv given PyTorch's symmetric ``kernel // 2`` padding: how
+    networks were built before SAME padding (checkpoints of format 1 were trained so). The
+    shapes do not change for odd kernels; an even-kernel SAME conv has no symmetric twin."""
+    ops = []
+    for op in graph.ops:
+        if op.kind == "conv" and op.same:
+            if op.kernel % 2 == 0:
+                raise ValueError(f"{op.name}: an even kernel has no symmetric padding with the "
+                                 "same output shape")
+            op = replace(op, same=False, padding=op.kernel // 2)
+        ops.append(op)
+    return replace(graph, ops=tuple(ops))
 
 
 @dataclass
@@ -160,15 +200,19 @@ class GraphBuilder:
     def conv(self, x: int, out_channels: int, kernel: int, stride: int = 1,
              padding: int | None = None, groups: int = 1, bias: bool = False,
              name: str = "conv") -> int:
+        """``padding=None``: TF SAME (see the module docstring); an int: symmetric zeros."""
         n, c, h, w = self.shape(x)
-        pad = kernel // 2 if padding is None else padding
         if c % groups or out_channels % groups:
             raise ValueError(
                 f"{name}: channels {c}->{out_channels} not divisible by groups {groups}")
-        shape = (n, out_channels, conv_out(h, kernel, stride, pad),
-                 conv_out(w, kernel, stride, pad))
-        return self._emit("conv", name, (x,), shape, kernel=kernel, stride=stride, padding=pad,
-                          groups=groups, bias=bias)
+        if padding is None:
+            shape = (n, out_channels, -(-h // stride), -(-w // stride))
+            return self._emit("conv", name, (x,), shape, kernel=kernel, stride=stride,
+                              same=True, groups=groups, bias=bias)
+        shape = (n, out_channels, conv_out(h, kernel, stride, padding),
+                 conv_out(w, kernel, stride, padding))
+        return self._emit("conv", name, (x,), shape, kernel=kernel, stride=stride,
+                          padding=padding, groups=groups, bias=bias)
 
     def dwconv(self, x: int, kernel: int, stride: int = 1, bias: bool = False,
                name: str = "dw") -> int:

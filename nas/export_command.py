@@ -66,6 +66,8 @@ def _spec_and_weights(args: argparse.Namespace, trial: TrialModel | None,
     ckpt = load_checkpoint(checkpoint)
     if named:
         wanted = _named_spec(args, trial, ckpt.spec.num_classes)
+        # A checkpoint of spec format 1 pads symmetrically: compare architectures, not padding.
+        wanted = dataclasses.replace(wanted, padding=ckpt.spec.padding)
         if wanted.lower().graph != ckpt.spec.lower().graph:
             raise UsageError(f"--checkpoint '{checkpoint}' holds {ckpt.spec.label}, not "
                              f"{wanted.label}; drop the model name or pick its checkpoint")
@@ -177,6 +179,9 @@ class ExportCommand(Command):
                             "or be empty; written atomically)")
         parser.add_argument("--calib", help="folder of images to calibrate the int8 "
                             "quantisation (default: synthetic scenes)")
+        parser.add_argument("--no-offline-plan", dest="offline_plan", action="store_false",
+                            help="leave the arena plan out of the file: TFLite Micro then plans "
+                            "the arena itself (its greedy planner; the RAM estimate follows)")
         target_arguments(parser, required=False)
         # None, not the board: a --study trial defaults to its study's board (_study_target).
         parser.set_defaults(target=None)
@@ -201,7 +206,7 @@ class ExportCommand(Command):
         from nas.export import pipeline  # TensorFlow: only once the input is known to be good
 
         request = pipeline.ExportRequest(spec, target, budgets, net, names, weights, calib,
-                                         calib_files=files)
+                                         calib_files=files, offline_plan=args.offline_plan)
         try:
             result = pipeline.run(request, out_dir, _Progress(sys.stderr.isatty() or
                                                               not out.as_json))
@@ -229,6 +234,11 @@ def summary_table(r: dict[str, Any]) -> Table:
                   f"{r['tflite_bytes_rel_error']:+.2%}")
     table.add_row("TFLM arena (host)", _kib(r["tflm_arena_bytes"]),
                   _kib(r["arena_bytes_estimated"]), f"{r['arena_bytes_rel_error']:+.2%}")
+    planned = r.get("arena_head_planned_bytes")
+    table.add_row("arena head: default plan / ours / floor",
+                  f"{_kib(r.get('tflm_arena_head_default_bytes'))} / "
+                  f"{_kib(planned) if planned is not None else 'no plan'} / "
+                  f"{_kib(r.get('arena_head_floor_bytes'))}", "", "")
     table.add_row("total flash / budget", _kib(r["flash_bytes_total"]), _kib(r["flash_budget"]),
                   "")
     table.add_row("total RAM / budget", _kib(r["ram_bytes_total"]), _kib(r["ram_budget"]), "")

@@ -52,7 +52,7 @@ from objectives.train import (
     train,
 )
 from search_space.genome import GenomeError
-from search_space.spec import ModelSpec
+from search_space.spec import SAME, ModelSpec
 
 if TYPE_CHECKING:
     from nas.search.trials import TrialModel
@@ -303,7 +303,9 @@ class TrainCommand(Command):
             return ckpt.spec
         if trial is not None:
             # The trial's architecture with the data's class count, as for a --genome model.
-            spec = dataclasses.replace(trial.spec, num_classes=train_set.num_classes)
+            # A new training: today's padding, whatever the trial's spec format was.
+            spec = dataclasses.replace(trial.spec, num_classes=train_set.num_classes,
+                                       padding=SAME)
         else:
             spec = resolve_spec(args.baseline, args.genome, train_set.num_classes)
         if args.resolution is not None:

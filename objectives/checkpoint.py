@@ -9,6 +9,10 @@ loads with ``torch.load(weights_only=True)``: opening a checkpoint never runs co
 Keys (``format`` = ``tinynas-checkpoint/1``): ``model`` (spec dict), ``class_names``,
 ``state_dict``, ``epoch``, ``batch``, ``step``, ``total_epochs``, ``optimizer``, ``recipe``,
 ``rng``, ``history``, ``data``, ``epoch_losses``.
+
+The spec carries its own format: a checkpoint whose spec is ``tinynas-model/1`` predates TF
+SAME padding and rebuilds with the symmetric padding it was trained with
+(:class:`~search_space.spec.ModelSpec` ``padding``), so its weights keep their meaning.
 """
 
 from __future__ import annotations

@@ -5,14 +5,25 @@ converted to full-int8 .tflite (the export pipeline, without latency runs), thei
 arena is read back from the real interpreter, and both are compared with the estimators:
 
 * flash: ``estimators.flash.tflite_bytes`` vs the file's bytes;
-* RAM: ``estimators.ram.arena_plan`` (host 64-bit tail, the build we can run) vs the arena
-  TFLite Micro allocates.
+* RAM: ``estimators.ram.arena_plan`` (host 64-bit tail, the build we can run; the offline
+  plan the file carries) vs the arena TFLite Micro allocates for the file.
+
+Each row also records the memory plan (issue 15): the head TFLM's default planner gives the
+same file without the plan (``tflm_head_default``), the plan's head as TFLM allocates it
+(``tflm_arena_head_bytes``), the floor (aligned bytes alive at the worst operator of the file),
+whether TFLM's outputs with and without the plan are bit-identical, and the estimator's greedy
+head (``arena_head_estimated_greedy``, what ``arena_plan(offline=False)`` predicts for the file
+without a plan).
 
 Goals (issue 3): RAM within 2% and never below the measured arena by more than 1 KiB; flash
 within 2%. Exit code 1 when a goal is missed.
 
+``--results FILE`` appends each model's row to a JSON-lines file as soon as it is measured and
+skips the models already in it, so an interrupted run resumes where it stopped; with
+``--keep DIR`` the files are kept for ``scripts/bench_memory.py``.
+
     .venv/bin/python scripts/bench_estimators.py [--genomes 20] [--seed 0] [--only NAME ...]
-        [--keep DIR] [--json]
+        [--keep DIR] [--results FILE] [--json]
 """
 
 from __future__ import annotations
@@ -25,6 +36,8 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 RAM_TOLERANCE = 0.02
 RAM_UNDER_BYTES = 1024
@@ -50,7 +63,7 @@ def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
     from estimators.files import atomic_write_bytes, atomic_write_text
     from estimators.flash import tflite_bytes
     from estimators.ram import TAIL_HOST64, arena_plan
-    from nas.export import calibration, rewrite, runtimes
+    from nas.export import calibration, memory_plan, rewrite, runtimes
     from nas.export.convert import convert
     from nas.export.pipeline import parity
     from search_space.model import as_if_trained
@@ -61,6 +74,12 @@ def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
         converted = convert(net, images, Path(work))
     arena = runtimes.tflm_arena(converted.tflite)
+    default = runtimes.tflm_arena(converted.unplanned)
+    x = runtimes.quantised_inputs(converted.tflite, images[:1])[0]
+    identical = all(np.array_equal(a, b) for a, b in zip(
+        runtimes.tflm_outputs(converted.tflite, x), runtimes.tflm_outputs(converted.unplanned, x),
+        strict=True))
+    buffers = memory_plan.file_buffers(rewrite.load(converted.unplanned))
     if keep is not None:
         atomic_write_bytes(keep / f"{name}.tflite", converted.tflite)
         atomic_write_text(keep / f"{name}.json", json.dumps(spec.to_dict()))
@@ -75,6 +94,11 @@ def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
         "tflm_arena_bytes": arena.total_bytes, "arena_bytes_estimated": plan.total_bytes,
         "tflm_arena_head_bytes": arena.head_bytes, "arena_head_estimated": plan.head_bytes,
         "tflm_arena_tail_bytes": arena.tail_bytes, "arena_tail_estimated": plan.tail_bytes,
+        "tflm_head_default": default.head_bytes, "floor_bytes": buffers.floor_bytes,
+        "plan_head": converted.memory_plan.head_bytes, "plan_method": converted.memory_plan.method,
+        "outputs_identical": identical,
+        "arena_head_estimated_greedy": arena_plan(dep, tail=TAIL_HOST64, offline=False).head_bytes,
+        "greedy_head_replayed": buffers.greedy_head_bytes(),
         "parity_cosine_scores": cos["parity_cosine_scores"],
         "parity_cosine_boxes": cos["parity_cosine_boxes"],
         "ops_match": real_ops == our_ops,
@@ -84,6 +108,24 @@ def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
     }
 
 
+_MEASURED_KEYS = frozenset({
+    "name", "task", "input_size", "tflite_bytes", "tflite_bytes_estimated", "tflm_arena_bytes",
+    "arena_bytes_estimated", "tflm_arena_head_bytes", "arena_head_estimated",
+    "tflm_arena_tail_bytes", "arena_tail_estimated", "tflm_head_default", "floor_bytes",
+    "plan_head", "plan_method", "outputs_identical", "arena_head_estimated_greedy",
+    "greedy_head_replayed", "parity_cosine_scores", "parity_cosine_boxes", "ops_match",
+    "ops_real", "ops_estimated", "convert_s"})
+
+
+def _done(results: Path | None) -> dict[str, dict[str, Any]]:
+    """Rows already measured (``--results``), by model name."""
+    if results is None or not results.is_file():
+        return {}
+    rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    return {r["name"]: r for r in rows}
+
+
 def _judge(row: dict[str, Any]) -> dict[str, Any]:
     flash_err = (row["tflite_bytes_estimated"] - row["tflite_bytes"]) / row["tflite_bytes"]
     ram_diff = row["arena_bytes_estimated"] - row["tflm_arena_bytes"]
@@ -91,7 +133,9 @@ def _judge(row: dict[str, Any]) -> dict[str, Any]:
     row.update(flash_rel_error=flash_err, ram_rel_error=ram_err,
                flash_ok=abs(flash_err) <= FLASH_TOLERANCE,
                ram_ok=abs(ram_err) <= RAM_TOLERANCE and ram_diff >= -RAM_UNDER_BYTES,
-               ops_ok=row["ops_match"])
+               ops_ok=row["ops_match"],
+               plan_ok=row["tflm_arena_head_bytes"] == row["plan_head"]
+               and row["outputs_identical"])
     return row
 
 
@@ -107,6 +151,9 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "flash_goal_met": all(r["flash_ok"] for r in rows),
         "ram_goal_met": all(r["ram_ok"] for r in rows),
         "op_lists_match": all(r["ops_ok"] for r in rows),
+        "offline_plans_honoured": all(r["plan_ok"] for r in rows),
+        "plan_head_total": sum(r["plan_head"] for r in rows),
+        "default_head_total": sum(r["tflm_head_default"] for r in rows),
         "failed": [r["name"] for r in rows if not (r["flash_ok"] and r["ram_ok"])],
     }
 
@@ -135,6 +182,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", help="model names to run (default: all)")
     parser.add_argument("--keep", type=Path, help="keep each .tflite and its spec here")
+    parser.add_argument("--results", type=Path,
+                        help="JSON-lines file: rows are appended as measured; models already "
+                        "in it are not measured again (resume)")
     parser.add_argument("--json", action="store_true", help="rows and summary as JSON")
     args = parser.parse_args()
     import nas.export  # noqa: F401  (quiets TensorFlow before anything imports it)
@@ -145,11 +195,19 @@ def main() -> int:
 
     rows: list[dict[str, Any]] = []
     failures: list[dict[str, str]] = []
+    done = _done(args.results)
     for name, spec in _models(args.genomes, args.seed):
         if args.only and name not in args.only:
             continue
+        if name in done:
+            rows.append(_judge(done[name]))
+            continue
         try:
             rows.append(_judge(_measure(name, spec, args.keep)))
+            if args.results is not None:
+                with args.results.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps({k: v for k, v in rows[-1].items()
+                                             if k in _MEASURED_KEYS}) + "\n")
         except ConversionError as exc:  # a model the toolchain cannot export is a finding
             failures.append({"name": name, "error": str(exc)})
             print(f"{name}: FAILED {exc}", file=sys.stderr, flush=True)
@@ -161,7 +219,8 @@ def main() -> int:
         print(json.dumps({"rows": rows, "summary": summary}, indent=2))
     else:
         _table(rows, summary)
-    met = summary["flash_goal_met"] and summary["ram_goal_met"] and summary["op_lists_match"]
+    met = (summary["flash_goal_met"] and summary["ram_goal_met"] and summary["op_lists_match"]
+           and summary["offline_plans_honoured"])
     return 0 if met and not failures else 1
 
 

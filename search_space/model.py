@@ -8,14 +8,14 @@ a :class:`GraphNet`, whose parameters are nested by the graph's dotted op names.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from estimators.ir import Graph, GraphBuilder, Op
+from estimators.ir import Graph, GraphBuilder, Op, conv_pads, symmetric_padding
 from search_space.backbones import etinynet
 from search_space.detection import Detections, PostProcess, normalise, postprocess
 from search_space.genome import Genome, GenomeError, HeadGene
@@ -98,12 +98,43 @@ def build(genome: Genome, num_classes: int = 1) -> GraphNet:
     return GraphNet(lower(genome, num_classes))
 
 
+def with_symmetric_padding(arch: Architecture) -> Architecture:
+    """``arch`` with PyTorch's symmetric padding instead of SAME (see
+    :func:`estimators.ir.symmetric_padding`): the network as models of spec format 1 were
+    trained. Same parameters and shapes; strided convs on even maps read one more zero row and
+    column before the map, and their export needs explicit PAD operators."""
+    return replace(arch, graph=symmetric_padding(arch.graph))
+
+
+class PaddedConv2d(nn.Conv2d):
+    """A convolution whose zero padding differs before and after (TF SAME on an even map):
+    ``pads`` = (left, right, top, bottom), applied by ``F.pad``, then an unpadded conv. The
+    parameters are an ``nn.Conv2d``'s, so state dicts do not depend on the padding. In ONNX
+    this is a Pad followed by a Conv, which the converter turns into one SAME convolution."""
+
+    def __init__(self, *args: object, pads: tuple[int, int, int, int], **kwargs: object
+                 ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.pads = pads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pads))
+
+
+def _conv_module(op: Op, graph: Graph) -> nn.Conv2d:
+    _, c_in, _, _ = graph.in_shape(op)
+    c_out = graph.out_shape(op)[1]
+    top, bottom, left, right = conv_pads(graph, op)
+    if top == bottom == left == right:
+        return nn.Conv2d(c_in, c_out, op.kernel, op.stride, top, groups=op.groups,
+                         bias=op.bias)
+    return PaddedConv2d(c_in, c_out, op.kernel, op.stride, 0, groups=op.groups, bias=op.bias,
+                        pads=(left, right, top, bottom))
+
+
 def _module_for(op: Op, graph: Graph) -> nn.Module | None:
     if op.kind == "conv":
-        _, c_in, _, _ = graph.in_shape(op)
-        c_out = graph.out_shape(op)[1]
-        return nn.Conv2d(c_in, c_out, op.kernel, op.stride, op.padding, groups=op.groups,
-                         bias=op.bias)
+        return _conv_module(op, graph)
     if op.kind == "bn":
         return nn.BatchNorm2d(graph.in_shape(op)[1])
     if op.kind == "linear":

@@ -11,20 +11,29 @@ from typing import Any
 
 from search_space.baselines import BaselineError, get_baseline
 from search_space.genome import Genome, GenomeError
-from search_space.model import Architecture, GraphNet, lower
+from search_space.model import Architecture, GraphNet, lower, with_symmetric_padding
 
-SPEC_FORMAT = "tinynas-model/1"
+SPEC_FORMAT = "tinynas-model/2"
+# Format 1 predates SAME padding: its models were built, trained and exported with PyTorch's
+# symmetric padding, and rebuild that way.
+LEGACY_SPEC_FORMAT = "tinynas-model/1"
+SAME = "same"
+SYMMETRIC = "symmetric"
+PADDINGS = (SAME, SYMMETRIC)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """Exactly one of ``baseline`` (a registered name) or ``genome``; ``num_classes`` counts
-    foreground classes; ``name`` labels a genome model (a baseline is named by itself)."""
+    foreground classes; ``name`` labels a genome model (a baseline is named by itself).
+    ``padding`` is how the convolutions pad: ``same`` (TF SAME, every model built today) or
+    ``symmetric`` (PyTorch's, models of spec format 1, so their weights keep their meaning)."""
 
     num_classes: int
     baseline: str | None = None
     genome: Genome | None = None
     name: str = "genome"
+    padding: str = SAME
 
     def __post_init__(self) -> None:
         if (self.baseline is None) == (self.genome is None):
@@ -32,6 +41,8 @@ class ModelSpec:
         if self.num_classes < 1:
             raise GenomeError(f"num_classes={self.num_classes}: a detector needs at least "
                               "1 class")
+        if self.padding not in PADDINGS:
+            raise GenomeError(f"padding={self.padding!r}; valid: {', '.join(PADDINGS)}")
 
     @property
     def label(self) -> str:
@@ -39,14 +50,17 @@ class ModelSpec:
 
     def lower(self) -> Architecture:
         if self.baseline is not None:
-            return get_baseline(self.baseline, self.num_classes)
-        return lower(self.genome, self.num_classes, name=self.name)  # type: ignore[arg-type]
+            arch = get_baseline(self.baseline, self.num_classes)
+        else:
+            arch = lower(self.genome, self.num_classes, name=self.name)  # type: ignore[arg-type]
+        return with_symmetric_padding(arch) if self.padding == SYMMETRIC else arch
 
     def build(self) -> GraphNet:
         return GraphNet(self.lower())
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"format": SPEC_FORMAT, "num_classes": self.num_classes}
+        data: dict[str, Any] = {"format": SPEC_FORMAT, "num_classes": self.num_classes,
+                                "padding": self.padding}
         if self.baseline is not None:
             data["baseline"] = self.baseline
         else:
@@ -56,14 +70,17 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        if not isinstance(data, dict) or data.get("format") != SPEC_FORMAT:
+        formats = (SPEC_FORMAT, LEGACY_SPEC_FORMAT)
+        if not isinstance(data, dict) or data.get("format") not in formats:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise GenomeError(f"not a tinynas model spec (format {found!r}, expected "
-                              f"{SPEC_FORMAT!r})")
+                              f"{SPEC_FORMAT!r} or {LEGACY_SPEC_FORMAT!r})")
+        legacy = data["format"] == LEGACY_SPEC_FORMAT
         try:
             genome = Genome.from_dict(data["genome"]) if "genome" in data else None
             spec = cls(int(data["num_classes"]), data.get("baseline"), genome,
-                       data.get("name", "genome"))
+                       data.get("name", "genome"),
+                       SYMMETRIC if legacy else data.get("padding", SAME))
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, GenomeError | BaselineError):
                 raise

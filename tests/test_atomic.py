@@ -303,9 +303,9 @@ def write_then_wait(*args, **kwargs):
         while True:
             time.sleep(0.05)
 
-def convert_once(net, images, work):
+def convert_once(net, images, work, offline_plan=True):
     if "done" not in memo:
-        memo["done"] = real_convert(net, images, work)
+        memo["done"] = real_convert(net, images, work, offline_plan)
     return memo["done"]
 
 carray.write_c_array = write_then_wait

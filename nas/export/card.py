@@ -26,6 +26,7 @@ CARD_FORMAT = "tinynas-card/1"
 NA = "n/a"
 MEASURED, ESTIMATED, BOTH = "measured", "estimated", "measured + estimated"
 NOT_RUN = "not measured"
+FROM_FILE = "computed from the file"
 MAX_CLASS_NAMES = 20  # a summary paragraph, not a label file: longer lists are cut
 
 REQUIRED_KEYS = (
@@ -188,6 +189,7 @@ def _memory_rows(r: Mapping[str, Any]) -> list[_Row]:
         _row("Activation RAM (arena)", r["arena_bytes_estimated_target"], _kib, BOTH),
         _row("↳ TFLM arena, 64-bit host build", r["tflm_arena_bytes"], _kib, MEASURED,
              r["arena_bytes_estimated"], r["arena_bytes_rel_error"], has_estimate=True),
+        *_plan_rows(r),
         _row("Runtime RAM", r["runtime_ram_bytes"], _kib, ESTIMATED),
         _row("Weights flash (.tflite)", r["tflite_bytes"], _kib, MEASURED,
              r["tflite_bytes_estimated"], r["tflite_bytes_rel_error"], has_estimate=True),
@@ -198,6 +200,20 @@ def _memory_rows(r: Mapping[str, Any]) -> list[_Row]:
         _row("Latency, host TFLM (reference kernels)", r["tflm_ms"], _ms, MEASURED),
         *_predicted_latency_rows(r),
     ]
+
+
+def _plan_rows(r: Mapping[str, Any]) -> list[_Row]:
+    """The arena head three ways; cards written before offline plans have none of them."""
+    if r.get("tflm_arena_head_default_bytes") is None:
+        return []
+    rows = [_row("↳ head with TFLM's default plan (no offline plan)",
+                 r["tflm_arena_head_default_bytes"], _kib, MEASURED)]
+    if r.get("arena_head_planned_bytes") is not None:
+        rows.append(_row(f"↳ head with the file's offline plan ({r['offline_plan_method']})",
+                         r["tflm_arena_head_bytes"], _kib, MEASURED))
+    rows.append(_row("↳ floor: bytes alive at the worst operator", r["arena_head_floor_bytes"],
+                     _kib, FROM_FILE))
+    return rows
 
 
 def _predicted_latency_rows(r: Mapping[str, Any]) -> list[_Row]:
@@ -224,7 +240,7 @@ def _memory_notes(r: Mapping[str, Any]) -> str:
     notes = [
         f"- **Activation RAM** is the arena the {r['board']} needs: the head measured by the "
         f"TFLM interpreter on the host ({_kib(r['tflm_arena_head_bytes'])}: activations placed "
-        "by TFLM's own memory planner, whose sizes do not depend on the word size) plus "
+        f"{_placed_by(r)}, whose sizes do not depend on the word size) plus "
         "tinynas' estimate of the "
         "persistent tail on a 32-bit build (runtime structs are smaller than on the 64-bit "
         f"host, whose measured tail is {_kib(r['tflm_arena_tail_bytes'])}).",
@@ -236,6 +252,14 @@ def _memory_notes(r: Mapping[str, Any]) -> str:
         "figures.",
     ]
     return "\n".join(notes)
+
+
+def _placed_by(r: Mapping[str, Any]) -> str:
+    if r.get("offline_plan"):
+        return ("at the offsets of the offline memory plan the file carries "
+                "(`OfflineMemoryAllocation` metadata; TFLM allocated exactly that head, outputs "
+                "bit-identical to the file without the plan)")
+    return "by TFLM's own greedy memory planner (the file carries no offline plan)"
 
 
 def _yes_no(flag: bool | None) -> str:

@@ -1,9 +1,11 @@
 """PyTorch -> ONNX -> onnx2tf -> full-integer int8 ``.tflite``, offline.
 
-onnx2tf builds the TensorFlow graph (NHWC, explicit PAD where PyTorch's padding differs from
-TF's SAME); the TFLite converter quantises it with our calibration images: per-channel int8
-weights, int8 activations, int8 input and output. :mod:`nas.export.rewrite` then fixes what
-onnx2tf gets wrong for microcontrollers and names the input and outputs.
+onnx2tf builds the TensorFlow graph (NHWC; a SAME-padded strided conv of the model, a Pad
+and a Conv in ONNX, becomes one SAME convolution, so explicit PADs remain only where the model
+pads in a way SAME cannot express); the TFLite converter quantises it with our calibration
+images: per-channel int8 weights, int8 activations, int8 input and output.
+:mod:`nas.export.rewrite` then fixes what onnx2tf gets wrong for microcontrollers and names the
+input and outputs, and :mod:`nas.export.memory_plan` writes the arena plan into the file.
 
 Which output is ``boxes`` and which ``logits`` is decided by value, against the float model:
 both can have the same shape (3 classes + background = 4 channels, like box offsets) and
@@ -25,8 +27,9 @@ import numpy as np
 import torch
 
 from estimators.deploy import deployed
+from estimators.memplan import MemoryPlan
 from nas.detector import OUTPUT_ROLES
-from nas.export import rewrite, schedule
+from nas.export import memory_plan, rewrite, schedule
 from search_space.detection import normalise
 from search_space.model import DETECTION, GraphNet
 
@@ -45,9 +48,11 @@ class ConversionError(RuntimeError):
 @dataclass(frozen=True)
 class Converted:
     onnx: bytes
-    tflite: bytes
+    tflite: bytes  # with the offline memory plan, unless it was turned off
     rewritten_depthwise: int  # grouped CONV_2D ops turned back into DEPTHWISE_CONV_2D
     reordered: bool  # operators put in the deployed graph's order (nas.export.schedule)
+    memory_plan: MemoryPlan | None = None  # the offline plan ``tflite`` carries
+    unplanned: bytes = b""  # the same file without the plan (to verify the plan against)
 
 
 def output_names(net: GraphNet) -> tuple[str, ...]:
@@ -62,6 +67,8 @@ def to_onnx(net: GraphNet, path: Path) -> None:
     # what onnx2tf converts best; its deprecation notice is not for our users.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        # F.pad of a SAME-padded conv: a note about slices the exporter leaves unfolded.
+        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
         torch.onnx.export(net, (x,), str(path), dynamo=False, opset_version=ONNX_OPSET,
                           input_names=[INPUT_NAME], output_names=list(output_names(net)),
                           do_constant_folding=True)
@@ -194,8 +201,10 @@ def toolchain_log(path: Path) -> Iterator[None]:
             os.close(saved)
 
 
-def convert(net: GraphNet, images: np.ndarray, workdir: Path) -> Converted:
-    """The whole chain for one model; ``images`` (uint8 NHWC) calibrate the quantisation."""
+def convert(net: GraphNet, images: np.ndarray, workdir: Path, offline_plan: bool = True
+            ) -> Converted:
+    """The whole chain for one model; ``images`` (uint8 NHWC) calibrate the quantisation.
+    ``offline_plan``: write the arena plan into the file (:mod:`nas.export.memory_plan`)."""
     onnx_path = workdir / "model.onnx"
     to_onnx(net, onnx_path)
     with toolchain_log(workdir / "toolchain.log"):
@@ -210,4 +219,9 @@ def convert(net: GraphNet, images: np.ndarray, workdir: Path) -> Converted:
                               f"estimators model: {exc}") from None
     positions = identify_outputs(rewrite.pack(model), net, images)
     rewrite.rename_io(model, {0: INPUT_NAME}, positions)
-    return Converted(onnx_path.read_bytes(), rewrite.pack(model), fixed, reordered)
+    unplanned = rewrite.pack(model)
+    if not offline_plan:
+        return Converted(onnx_path.read_bytes(), unplanned, fixed, reordered, None, unplanned)
+    planned = memory_plan.embed(model)
+    return Converted(onnx_path.read_bytes(), rewrite.pack(model), fixed, reordered, planned,
+                     unplanned)

@@ -21,17 +21,20 @@ import numpy as np
 from estimators.deploy import deployed
 from estimators.estimate import Budgets, estimate, violations
 from estimators.files import staged_dir
+from estimators.flash import tflite_bytes as flash_file_bytes
 from estimators.ram import TAIL_HOST64, TAIL_MCU32, arena_plan, tail_bytes
 from estimators.targets import Target
-from nas.export import calibration, runtimes
+from nas.export import calibration, memory_plan, rewrite, runtimes
 from nas.export.convert import (
     ConversionError,
+    Converted,
     convert,
     cosine,
     float_outputs,
     output_names,
 )
 from nas.export.files import FILES, check_out_dir, genome_json
+from nas.export.memory_plan import OfflinePlanError
 from search_space.detection import softmax
 from search_space.model import GraphNet
 from search_space.spec import ModelSpec
@@ -50,7 +53,7 @@ class ParityError(RuntimeError):
     """The int8 file does not compute what the float model computes."""
 
 
-EXPORT_FAILURES = (ParityError, ConversionError)
+EXPORT_FAILURES = (ParityError, ConversionError, OfflinePlanError)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class ExportRequest:
     calib_count: int = calibration.DEFAULT_COUNT
     parity_images: int = 8
     latency_runs: int = 20
+    offline_plan: bool = True  # write the arena plan into the file (OfflineMemoryAllocation)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -130,6 +134,40 @@ def measure(tflite: bytes, images: np.ndarray, runs: int) -> dict[str, Any]:
     }
 
 
+def check_memory_plan(converted: Converted, measured: dict[str, Any], images: np.ndarray
+                      ) -> dict[str, Any]:
+    """TFLite Micro against the offline plan: the head it allocates for the file must be the
+    plan's, and its outputs those of the same file without the plan, bit for bit. Also
+    measures what TFLM's default plan gives the file without ours."""
+    default = runtimes.tflm_arena(converted.unplanned)
+    figures: dict[str, Any] = {
+        "offline_plan": converted.memory_plan is not None,
+        "tflm_arena_head_default_bytes": default.head_bytes,
+        "arena_head_floor_bytes": memory_plan.file_buffers(
+            rewrite.load(converted.unplanned)).floor_bytes,
+        "offline_plan_method": None, "arena_head_planned_bytes": None,
+        "offline_plan_outputs_identical": None,
+    }
+    plan = converted.memory_plan
+    if plan is None:
+        return figures
+    if measured["tflm_arena_head_bytes"] != plan.head_bytes:
+        raise OfflinePlanError(
+            f"TFLite Micro allocated a {measured['tflm_arena_head_bytes']:,}-byte arena head "
+            f"for the file, its offline plan says {plan.head_bytes:,}: the runtime did not use "
+            "the plan (nothing was written)")
+    x = runtimes.quantised_inputs(converted.tflite, images[:1])[0]
+    same = all(np.array_equal(a, b) for a, b in zip(
+        runtimes.tflm_outputs(converted.tflite, x), runtimes.tflm_outputs(converted.unplanned, x),
+        strict=True))
+    if not same:
+        raise OfflinePlanError("TFLite Micro's outputs with the offline memory plan differ "
+                               "from those without it: the plan overlaps live tensors "
+                               "(nothing was written)")
+    return {**figures, "offline_plan_method": plan.method,
+            "arena_head_planned_bytes": plan.head_bytes, "offline_plan_outputs_identical": True}
+
+
 def _rel(estimated: int, measured: int) -> float:
     return (estimated - measured) / measured
 
@@ -140,7 +178,8 @@ def sizes(request: ExportRequest, tflite_bytes: int, arena_head: int, arena_tota
     graph = request.net.arch.graph
     dep = deployed(graph)
     est = estimate(graph, request.target, request.budgets)
-    arena_host = arena_plan(dep, tail=TAIL_HOST64).total_bytes
+    arena_host = arena_plan(dep, tail=TAIL_HOST64, offline=request.offline_plan).total_bytes
+    file_estimate = flash_file_bytes(dep, offline_plan=request.offline_plan)
     tail = TAIL_HOST64 if request.target.pointer_bytes == 8 else TAIL_MCU32
     arena_target = arena_head + tail_bytes(dep, tail)
     runtime = request.target.runtime
@@ -150,8 +189,8 @@ def sizes(request: ExportRequest, tflite_bytes: int, arena_head: int, arena_tota
     return {
         "params": est.params, "macs": est.macs,
         "tflite_bytes": tflite_bytes,
-        "tflite_bytes_estimated": est.tflite_bytes_estimated,
-        "tflite_bytes_rel_error": _rel(est.tflite_bytes_estimated, tflite_bytes),
+        "tflite_bytes_estimated": file_estimate,
+        "tflite_bytes_rel_error": _rel(file_estimate, tflite_bytes),
         "arena_bytes_estimated": arena_host,
         "arena_bytes_rel_error": _rel(arena_host, arena_total),
         "arena_bytes_estimated_target": arena_target,
@@ -198,12 +237,14 @@ def run(request: ExportRequest, out_dir: Path, step: Step = lambda _: None) -> d
         step("calibration images")
         images, calib = calibration_images(request)
         step("PyTorch -> ONNX -> onnx2tf -> int8 TFLite")
-        converted = convert(request.net, images, Path(work))
+        converted = convert(request.net, images, Path(work), request.offline_plan)
         step("parity: float PyTorch vs int8 LiteRT")
         figures = parity(request.net, converted.tflite, images[: request.parity_images])
         check_parity(figures)
         step("LiteRT and TFLite Micro: arena and latency")
         measured = measure(converted.tflite, images, request.latency_runs)
+        step("TFLite Micro: the offline memory plan")
+        measured.update(check_memory_plan(converted, measured, images))
         result = {**_describe(request, out_dir, converted.tflite), **figures, **measured,
                   **sizes(request, len(converted.tflite), measured["tflm_arena_head_bytes"],
                           measured["tflm_arena_bytes"]),

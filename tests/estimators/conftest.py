@@ -13,12 +13,15 @@ def _tiny() -> Graph:
     """Input 1x3x8x8 -> conv 3->4 k3 s2 + bn + relu -> (dw k3 + bn + relu6 -> pw 4->8 (bias)
     + bn) + (skip pw 4->8 (bias), no bn) -> add -> gap -> flatten -> linear 8->2 (bias).
 
-    Every figure the tests assert about it is worked out by hand in the test's comments.
+    The stem pads symmetrically (an explicit ``padding=1``, PyTorch's rule, which TF's SAME
+    cannot express on an even map), so the explicit-PAD path of the deploy rules stays covered;
+    every other conv is SAME. Every figure the tests assert about it is worked out by hand in
+    the test's comments.
     """
     b = GraphBuilder()
     x = b.input((1, 3, 8, 8))  # tensor 0
     with b.scope("stem"):
-        t = b.act(b.bn(b.conv(x, 4, 3, 2, name="conv")))  # (1,4,4,4)
+        t = b.act(b.bn(b.conv(x, 4, 3, 2, padding=1, name="conv")))  # (1,4,4,4)
     with b.scope("main"):
         y = b.act(b.bn(b.dwconv(t, 3, name="dw"), name="dw_bn"), "relu6")
         y = b.bn(b.conv(y, 8, 1, bias=True, name="pw"), name="pw_bn")  # (1,8,4,4)

@@ -25,7 +25,7 @@ from torch import nn
 
 from estimators.counting import macs, macs_seed, params
 from estimators.ir import Graph
-from search_space.model import CLASSIFICATION, Architecture, GraphNet, lower
+from search_space.model import CLASSIFICATION, Architecture, GraphNet, PaddedConv2d, lower
 
 
 @contextmanager
@@ -42,9 +42,14 @@ def _zero(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Ten
 
 
 def _thop(net: nn.Module, x: torch.Tensor, count_bn: bool = True) -> int:
-    custom = {} if count_bn else {nn.BatchNorm2d: _zero}
     with _quiet():
         import thop
+        from thop.vision.basic_hooks import count_convNd
+
+        # thop finds its counters by exact module type: the SAME-padded conv subclass is a conv.
+        custom = {PaddedConv2d: count_convNd}
+        if not count_bn:
+            custom[nn.BatchNorm2d] = _zero
 
         total, _ = thop.profile(net, (x,), custom_ops=custom, verbose=False)
     return int(total)

@@ -26,7 +26,7 @@ from estimators.deploy import (
     needs_explicit_pad,
 )
 from estimators.flash import flash_breakdown
-from estimators.ir import GraphBuilder
+from estimators.ir import GraphBuilder, symmetric_padding
 from estimators.ram import TAIL_MCU32, arena_plan
 from search_space.model import lower
 
@@ -69,7 +69,7 @@ def test_equal_int32_operands_share_one_tensor():
     # The converter folds equal constants: every PAD with the same paddings reads one tensor.
     b = GraphBuilder()
     x = b.input((1, 3, 16, 16))
-    y = b.conv(b.conv(x, 4, 3, 2, name="a"), 4, 3, 2, name="b")
+    y = b.conv(b.conv(x, 4, 3, 2, padding=1, name="a"), 4, 3, 2, padding=1, name="b")
     d = deployed(b.finish([y]))
     pads = [op for op in d.ops if op.kind == PAD]
     assert len(pads) == 2 and pads[0].inputs[1] == pads[1].inputs[1]
@@ -87,8 +87,10 @@ def test_seed_op_mix(seed_genome):
     d = deployed(graph)
     ir = Counter(op.kind for op in graph.ops)
     kinds = Counter(d.kinds)
-    # strided 3x3 windows with padding: stem, first dw of stages 2-4, 3 extra-layer dws
-    assert kinds[PAD] == 7
+    # every conv is SAME: no PAD at all (the stem, the first dw of stages 2-4 and the 3
+    # extra-layer dws are strided 3x3 windows on even maps, 7 PADs with symmetric padding)
+    assert kinds[PAD] == 0
+    assert Counter(deployed(symmetric_padding(graph)).kinds)[PAD] == 7
     assert kinds[CONV_2D] + kinds[DEPTHWISE_CONV_2D] == ir["conv"]
     assert kinds[DEPTHWISE_CONV_2D] == 44
     assert kinds[ADD] == ir["add"] and kinds[MAX_POOL_2D] == 1

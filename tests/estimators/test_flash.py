@@ -34,7 +34,11 @@ def test_tiny_structure_follows_the_constants(tiny_graph):
     expected = (fl.FILE_FIXED_BYTES + tensors * fl.TENSOR_BYTES + ops * fl.OPERATOR_BYTES
                 + names + sum(stored) - sum(data))
     assert b.structure == expected
-    assert b.total == 224 + 104 + 732 + 40 + expected == tflite_bytes(deployed(tiny_graph))
+    # the offline memory plan: 3 header words + one int32 per tensor, and its metadata entry
+    assert b.offline_plan == 4 * (3 + 21) + fl.PLAN_FIXED_BYTES
+    assert b.total == 224 + 104 + 732 + 40 + expected + b.offline_plan \
+        == tflite_bytes(deployed(tiny_graph))
+    assert tflite_bytes(deployed(tiny_graph), offline_plan=False) == b.total - b.offline_plan
 
 
 def test_seed_payload_matches_the_layer_graph(seed_genome):

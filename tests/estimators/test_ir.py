@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from estimators.ir import GraphBuilder, Op, conv_out
+from estimators.ir import GraphBuilder, Op, conv_out, conv_pads
 
 
 @pytest.mark.parametrize("size", [5, 6, 7, 13, 14, 55])
@@ -30,7 +30,7 @@ def test_builder_infers_shapes_and_scopes_names():
     g = b.finish([z])
     assert g.shape(z) == (1, 8, 16, 16)
     assert [op.name for op in g.ops] == ["stem.conv", "stem.bn", "stem.relu", "dw", "add"]
-    assert g.ops[0].padding == 1
+    assert g.ops[0].same and conv_pads(g, g.ops[0]) == (0, 1, 0, 1)  # TF SAME on an even map
     assert g.in_scope(g.ops[1], "stem") and not g.in_scope(g.ops[3], "stem")
     assert all(t.id == i for i, t in enumerate(g.tensors))
 

@@ -54,7 +54,7 @@ def test_equal_sizes_place_later_buffer_first():
 # -- the arena of the tiny graph -----------------------------------------------------------
 def test_tiny_arena_exact(tiny_graph):
     d = deployed(tiny_graph)
-    plan = arena_plan(d)
+    plan = arena_plan(d, offline=False)  # TFLM's default plan
     # deployed tensor: bytes (aligned to 16), [first op, last op]
     #   0 input 8x8x3 = 192 [0,0]; 1 pad 10x10x3 = 300 (304) [0,1]; 5 stem 64 [1,4]
     #   8 dw 64 [2,3]; 11 pw 128 [3,5]; 14 skip 128 [4,5]; 15 add 128 [5,6]
@@ -70,6 +70,10 @@ def test_tiny_arena_exact(tiny_graph):
     assert (plan.peak_op, plan.peak_op_name) == (0, "stem.conv")  # the PAD of the stem
     # live sums per op: 192+300 = 492 at op 0 is the largest
     assert peak_activation_bytes(d) == 492
+    # the offline plan reaches the floor too (aligned: 304 + 192), with the same lifetimes
+    offline = arena_plan(d)
+    assert offline.head_bytes == offline.floor_bytes == plan.floor_bytes == 496
+    assert offline.lifetimes == plan.lifetimes and offline.tail_bytes == plan.tail_bytes
 
 
 def test_tiny_tail_follows_the_constants(tiny_graph):
@@ -90,9 +94,9 @@ def test_tiny_tail_follows_the_constants(tiny_graph):
 
 def test_seed_head_is_the_stem(seed_genome):
     plan = arena_plan(deployed(lower(seed_genome, class_channels=1).graph))
-    # the padded input 258x258x3 = 199,692 (199,696 aligned) next to the stem conv's
-    # output 128x128x32 = 524,288: the largest pair alive together
-    assert plan.head_bytes == 199_696 + 524_288
+    # the input 256x256x3 = 196,608 next to the stem conv's output 128x128x32 = 524,288: the
+    # largest pair alive together (SAME padding: no padded copy of the input beside them)
+    assert plan.head_bytes == 196_608 + 524_288
     assert plan.peak_op_name == "backbone.stem.conv"
 
 

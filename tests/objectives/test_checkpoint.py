@@ -94,3 +94,23 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, tiny_spec, monkey
         _save(path, tiny_spec)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_checkpoint_from_before_same_padding_rebuilds_with_symmetric_padding(tmp_path,
+                                                                              tiny_spec):
+    """A checkpoint written before SAME padding (model spec format 1) was trained with
+    PyTorch's symmetric padding: it loads and computes with that padding, not today's."""
+    path = tmp_path / "old.pt"
+    net = _save(path, tiny_spec)
+    raw = torch.load(path, weights_only=True)
+    raw["model"] = {k: v for k, v in raw["model"].items() if k != "padding"}
+    raw["model"]["format"] = "tinynas-model/1"
+    torch.save(raw, path)
+    ckpt = load_checkpoint(path)
+    assert ckpt.spec.padding == "symmetric"
+    rebuilt = ckpt.build_model()
+    assert not any(op.same for op in rebuilt.arch.graph.ops)
+    x = torch.randn(1, 3, 96, 96)
+    net.eval()
+    # same weights, other padding: the outputs differ from the SAME-padded network's
+    assert not torch.allclose(net(x)[0], rebuilt(x)[0])

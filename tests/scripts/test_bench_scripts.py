@@ -24,16 +24,31 @@ def test_speed_benchmark_runs_and_reports_its_keys():
 
 
 @pytest.mark.slow
-def test_estimator_accuracy_benchmark_runs_on_one_model():
-    # A smoke run (one real export): the full run and its figures are in BENCHMARKS.md.
+def test_estimator_and_memory_benchmarks_run_on_one_model(tmp_path):
+    # A smoke run (one real export, one Keras file): the full runs are in BENCHMARKS.md.
+    results = tmp_path / "rows.jsonl"
     result = subprocess.run(
         [sys.executable, str(SCRIPTS / "bench_estimators.py"), "--genomes", "0", "--only",
-         "resnet8-cifar10", "--json"],
+         "person-det-mbv1-0.25-96x1", "--results", str(results), "--json"],
         capture_output=True, text=True, check=False, timeout=600,
     )
     assert result.returncode in (0, 1), result.stderr
     data = json.loads(result.stdout)
     (row,) = data["rows"]
-    assert row["name"] == "resnet8-cifar10" and row["ops_match"]
+    assert row["name"] == "person-det-mbv1-0.25-96x1" and row["ops_match"]
     assert row["tflite_bytes"] > 0 and row["tflm_arena_bytes"] > 0
     assert data["summary"]["models"] == 1 and data["summary"]["export_failures"] == []
+    assert row["plan_ok"] and row["tflm_arena_head_bytes"] <= row["tflm_head_default"]
+    assert len(results.read_text().splitlines()) == 1  # kept for a resumed run
+    memory = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_memory.py"), "--estimator-results", str(results),
+         "--cache", str(tmp_path / "keras"), "--only", "person-det-mbv1-0.25-96x1", "--json"],
+        capture_output=True, text=True, check=False, timeout=600,
+    )
+    assert memory.returncode in (0, 1), memory.stderr
+    report = json.loads(memory.stdout)
+    (keras,) = report["keras"]
+    # TFLM's person-detection network: our file's head is the Keras-built file's
+    assert keras["our_head"] <= keras["keras_head_default"]
+    assert keras["keras_plan_outputs_identical"] and keras["keras_floor"] > 0
+    assert report["ours"]["models"] == 1 and report["goals"]["near_floor"]

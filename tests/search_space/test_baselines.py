@@ -375,11 +375,10 @@ def test_st_ssd_macs_just_below_st_maccs(resolution):
 
 def test_st_ssd_deploys_native_resize_and_pad():
     kinds = Counter(deployed(get_baseline("ssd-mbv1-0.25-224").graph).kinds)
-    # PAD: the three tap paddings + PyTorch's symmetric padding of the stem and the six
-    # strided depthwise convs, less one: the 14x14 tap is padded exactly as the next strided
-    # depthwise pads it, and the converter keeps one PAD for both (as the real file shows).
+    # PAD: ST's three tap paddings only; the stem and the six strided depthwise convs pad
+    # as TF SAME does, inside the kernel (the real file shows the same op list).
     # RESHAPE: one per predictor (the NHWC permutes vanish).
-    assert kinds == {CONV_2D: 36, DEPTHWISE_CONV_2D: 17, PAD: 9, ADD: 5,
+    assert kinds == {CONV_2D: 36, DEPTHWISE_CONV_2D: 17, PAD: 3, ADD: 5,
                      RESIZE_NEAREST_NEIGHBOR: 5, MEAN: 1, RESHAPE: 12, CONCATENATION: 2}
 
 

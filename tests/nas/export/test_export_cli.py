@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from estimators.deploy import deployed
-from nas.export import rewrite, runtimes
+from nas.export import memory_plan, rewrite, runtimes
 from nas.export.carray import read_c_array
 from nas.export.files import FILES
 from nas.export.pipeline import PARITY_MIN_COSINE
@@ -95,6 +95,36 @@ def test_estimates_are_within_the_goals_on_the_export(exported):
     assert abs(card["tflite_bytes_rel_error"]) <= 0.02
     assert abs(card["arena_bytes_rel_error"]) <= 0.02
     assert card["arena_bytes_estimated"] >= card["tflm_arena_bytes"] - 1024
+
+
+@pytest.mark.slow
+def test_export_carries_the_offline_plan_tflm_allocates(exported):
+    out, card, _ = exported
+    model = rewrite.load((out / "model_int8.tflite").read_bytes())
+    assert memory_plan.read(model) is not None
+    assert card["offline_plan"] and card["offline_plan_outputs_identical"]
+    assert card["tflm_arena_head_bytes"] == card["arena_head_planned_bytes"]
+    assert card["arena_head_floor_bytes"] <= card["tflm_arena_head_bytes"] \
+        <= card["tflm_arena_head_default_bytes"]
+    assert "offline memory plan" in (out / "model_card.md").read_text()
+
+
+@pytest.mark.slow
+def test_no_offline_plan_leaves_the_arena_to_tflm(tmp_path):
+    genome_file = tmp_path / "tiny.json"
+    genome_file.write_text(tiny_genome().to_json())
+    out = tmp_path / "out"
+    result = tinynas("export", "--genome", str(genome_file), "--num-classes", "2", "--out",
+                     str(out), "--target", "stm32h7", "--flash", "4MiB", "--ram", "4MiB",
+                     "--no-offline-plan", "--json")
+    assert result.returncode == 0, result.stderr
+    card = json.loads(result.stdout)
+    assert memory_plan.read(rewrite.load((out / "model_int8.tflite").read_bytes())) is None
+    assert not card["offline_plan"] and card["arena_head_planned_bytes"] is None
+    assert card["tflm_arena_head_bytes"] == card["tflm_arena_head_default_bytes"]
+    # the estimate follows: TFLM's greedy plan, and a file without the plan's bytes
+    assert abs(card["arena_bytes_rel_error"]) <= 0.02
+    assert abs(card["tflite_bytes_rel_error"]) <= 0.02
 
 
 @pytest.mark.slow

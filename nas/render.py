@@ -103,7 +103,8 @@ def models_table(rows: list[dict[str, Any]], target: Target, budgets: Budgets) -
         box=box.SIMPLE_HEAD,
         title=f"Baselines on {target.label} ({target.runtime.label}); budget flash "
               f"{format_bytes(budgets.flash_bytes)}, RAM {format_bytes(budgets.ram_bytes)}",
-        caption="flash = model .tflite + runtime code; RAM = TFLM arena plan + runtime RAM; "
+        caption="flash = weights + code, RAM = activations + runtime RAM, each at its band's "
+                "high end (TFLM: .tflite file and arena plan; xcubeai: the X-CUBE-AI model); "
                 f"latency predicted at {target.clock_mhz} MHz with its band; all estimated. "
                 "Priors '-' = classifier.",
     )
@@ -118,22 +119,44 @@ def models_table(rows: list[dict[str, Any]], target: Target, budgets: Budgets) -
     return table
 
 
+_FIGURE_LABELS = (("activations RAM", "activation_ram"), ("weights flash", "weights_flash"),
+                  ("code flash", "code_flash"), ("runtime RAM", "runtime_ram"))
+
+
+def _figure(row: dict[str, Any], key: str) -> str:
+    value, low, high = (row[f"{key}_bytes{s}"] for s in ("", "_low", "_high"))
+    if low == high:
+        return format_bytes(value)
+    return f"{format_bytes(value)} ({format_bytes(low)}-{format_bytes(high)})"
+
+
 def estimate_panel(row: dict[str, Any], target: Target) -> Table:
     table = Table(title=f"{row['name']} on {target.label} ({target.runtime.label})",
                   show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     c, h, w = row["input_shape"]
-    lines = [
-        ("input", f"{h}x{w}x{c}"),
-        ("classes", str(row["num_classes"])),
-        ("priors", str(row["num_priors"])),
-        ("params (backbone)", f"{row['params']:,} ({row['backbone_params']:,})"),
-        ("MACs, deployed (conv/FC, BN folded)", millions(row["macs"])),
-        ("MACs, seed convention (backbone)", f"{millions(row['macs_seed_convention'])} "
-         f"({millions(row['backbone_macs_seed_convention'])})"),
-        ("model .tflite (est.)", format_bytes(row["tflite_bytes_estimated"])),
-        ("TFLM arena (est.)", format_bytes(row["arena_bytes_estimated"])),
+    from_file = row.get("model_file") is not None
+    lines = [("input", f"{h}x{w}x{c}")]
+    if from_file:
+        lines += [("file", row["model_file"]), ("params", f"{row['params']:,}"),
+                  ("MACs (conv/FC)", millions(row["macs"])),
+                  ("model .tflite", format_bytes(row["tflite_bytes_estimated"])),
+                  ("TFLM arena (measured, board tail)", format_bytes(row["arena_bytes_estimated"]))]
+    else:
+        lines += [
+            ("classes", str(row["num_classes"])),
+            ("priors", str(row["num_priors"])),
+            ("params (backbone)", f"{row['params']:,} ({row['backbone_params']:,})"),
+            ("MACs, deployed (conv/FC, BN folded)", millions(row["macs"])),
+            ("MACs, seed convention (backbone)", f"{millions(row['macs_seed_convention'])} "
+             f"({millions(row['backbone_macs_seed_convention'])})"),
+            ("model .tflite (est.)", format_bytes(row["tflite_bytes_estimated"])),
+            ("TFLM arena (est.)", format_bytes(row["arena_bytes_estimated"])),
+        ]
+    lines += [(f"{label} ({row['memory_model']})" if i == 0 else label, _figure(row, key))
+              for i, (label, key) in enumerate(_FIGURE_LABELS)]
+    lines += [
         ("flash total / budget", f"{format_bytes(row['flash_bytes'])} / "
          f"{format_bytes(row['flash_budget'])}"),
         ("RAM total / budget", f"{format_bytes(row['ram_bytes'])} / "

@@ -113,10 +113,15 @@ def layers(graph: DeployedGraph) -> list[Layer]:
         first[out] = last[out] = i
     for t in graph.outputs:
         last[root(t)] = max(len(steps) - 1, 0)
-    found = []
+    delta = [0] * (len(steps) + 1)
+    for t, start in first.items():
+        delta[start] += graph.nbytes(t)
+        delta[last[t] + 1] -= graph.nbytes(t)
+    found, running = [], 0
     for i, (op, data, out) in enumerate(steps):
+        running += delta[i]
         x = data[0] if data else out
-        live = sum(graph.nbytes(t) for t in first if first[t] <= i <= last[t] and t not in (x, out))
+        live = running - graph.nbytes(out) - (graph.nbytes(x) if x != out else 0)
         weight = graph.tensors[op.inputs[1]].shape if op.kind == CONV_2D else ()
         found.append(Layer(op.kind, graph.nbytes(x) if data else 0, graph.nbytes(out), live,
                            last.get(x) == i and bool(data),

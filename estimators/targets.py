@@ -176,6 +176,8 @@ _CSV = "published_device_runs.csv"
 
 # X-CUBE-AI / STEdgeAI. Its figures are measured by ST per model; we take the largest value
 # among the two current releases for every model whose weights fit the board's 2 MB flash.
+# Estimates do not use these two numbers: the X-CUBE-AI memory model (estimators.xcubeai)
+# gives code flash and runtime RAM per network; these are the runtime's listed overhead.
 XCUBEAI = Runtime(
     name="xcubeai",
     label="X-CUBE-AI / STEdgeAI",

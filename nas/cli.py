@@ -28,9 +28,10 @@ from nas.command import (
     target_arguments,
 )
 from nas.export_command import ExportCommand
-from nas.models import resolve_model
+from nas.models import UsageError, resolve_model
 from nas.rows import model_row
 from nas.search_command import SearchCommand
+from nas.tflite_estimate import is_tflite_path, tflite_row
 from nas.train_commands import DataCommand, EvaluateCommand, TrainCommand
 from nas.views_command import ParetoCommand, ShowCommand
 from search_space.baselines import get_baseline, list_baselines
@@ -74,16 +75,24 @@ class EstimateCommand(Command):
     help = "estimate params, MACs, flash and RAM of one model and check it against a budget"
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("baseline", nargs="?", help="a baseline name (see `baselines`)")
+        parser.add_argument("baseline", nargs="?",
+                            help="a baseline name (see `baselines`) or a full-int8 MODEL.tflite")
         parser.add_argument("--genome", help="a genome JSON file instead of a baseline")
         parser.add_argument("--num-classes", type=int,
                             help="foreground classes of a --genome detector (default 20)")
         target_arguments(parser, required=True)
 
     def run(self, args: argparse.Namespace, out: Output) -> int:
-        arch = resolve_model(args.baseline, args.genome, args.num_classes)
-        target, budgets = resolve_target(args, out)
-        row = model_row(arch, target, budgets)
+        if is_tflite_path(args.baseline):
+            if args.genome or args.num_classes is not None:
+                raise UsageError("a .tflite file is estimated as it is: drop --genome and "
+                                 "--num-classes")
+            target, budgets = resolve_target(args, out)
+            row = tflite_row(args.baseline, target, budgets)
+        else:
+            arch = resolve_model(args.baseline, args.genome, args.num_classes)
+            target, budgets = resolve_target(args, out)
+            row = model_row(arch, target, budgets)
         if out.as_json:
             out.emit(row)
         else:

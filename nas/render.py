@@ -45,6 +45,37 @@ def latency_calibration(target: Target) -> list[dict[str, Any]]:
     return found
 
 
+_TFLM_MEMORY = {
+    "activation_ram": ("estimated", "TFLM arena plan (greedy planner + persistent tail at the "
+                       "target's pointer size); measured by the real interpreter for a .tflite"),
+    "weights_flash": ("estimated", "the .tflite file (within 0.15% of 45 real exports); "
+                      "measured (the file's size) for a .tflite"),
+    "code_flash": ("derived", "the runtime's code size from published builds"),
+    "runtime_ram": ("derived", "the runtime's fixed RAM from published builds"),
+}
+
+
+def memory_provenance(target: Target) -> list[dict[str, Any]]:
+    """Per runtime: how each memory figure is obtained and, where modelled, its error range."""
+    from estimators.estimate import XCUBEAI_RUNTIME
+    from estimators.xcubeai import FIGURES, model_for
+
+    found = []
+    for runtime in target.runtimes:
+        if runtime.name == XCUBEAI_RUNTIME:
+            model = model_for()
+            figures = {f: {"how": "exact" if f == "weights_flash" else "modelled",
+                           "method": f"X-CUBE-AI model ({model.version}), "
+                                     f"{model.rows} published runs",
+                           "error_low": model.errors[f][0], "error_high": model.errors[f][1]}
+                       for f in FIGURES}
+        else:
+            figures = {f: {"how": how, "method": method} for f, (how, method)
+                       in _TFLM_MEMORY.items()}
+        found.append({"runtime": runtime.name, **figures})
+    return found
+
+
 def target_row(target: Target) -> dict[str, Any]:
     return {
         "name": target.name,
@@ -62,6 +93,7 @@ def target_row(target: Target) -> dict[str, Any]:
         "budget_reasoning": target.budget_reasoning,
         "notes": target.notes,
         "latency": latency_calibration(target),
+        "memory": memory_provenance(target),
     }
 
 
@@ -82,15 +114,24 @@ def targets_table(rows: list[dict[str, Any]]) -> Table:
                   caption="budgets cover model + runtime; --json gives the board, runtime "
                   "overheads and the reasoning behind each default")
     for col in ("target", "clock", "SRAM", "flash", "RAM budget", "flash budget", "runtimes",
-                "latency calibration"):
+                "latency calibration", "memory (default runtime)"):
         table.add_column(col, justify="right" if col in ("clock", "SRAM", "flash") or
                          col.endswith("budget") else "left", no_wrap=col == "target")
     for r in rows:
         runtimes = ", ".join(r["runtimes"])  # the default runtime is listed first
         table.add_row(r["name"], f"{r['clock_mhz']} MHz", format_bytes(r["sram_bytes"]),
                       format_bytes(r["flash_bytes"]), format_bytes(r["default_ram_budget"]),
-                      format_bytes(r["default_flash_budget"]), runtimes, _trust(r["latency"]))
+                      format_bytes(r["default_flash_budget"]), runtimes, _trust(r["latency"]),
+                      _memory_trust(r["memory"][0]))
     return table
+
+
+def _memory_trust(memory: dict[str, Any]) -> str:
+    act = memory["activation_ram"]
+    if act["how"] != "modelled":
+        return "TFLM arena plan"
+    return (f"X-CUBE-AI model, activations {act['error_low']:+.0%}/{act['error_high']:+.0%}, "
+            "weights exact")
 
 
 def latency_text(row: dict[str, Any]) -> str:
@@ -107,7 +148,8 @@ def models_table(rows: list[dict[str, Any]], target: Target, budgets: Budgets) -
         box=box.SIMPLE_HEAD,
         title=f"Baselines on {target.label} ({target.runtime.label}); budget flash "
               f"{format_bytes(budgets.flash_bytes)}, RAM {format_bytes(budgets.ram_bytes)}",
-        caption="flash = model .tflite + runtime code; RAM = TFLM arena plan + runtime RAM; "
+        caption="flash = weights + code, RAM = activations + runtime RAM, each at its band's "
+                "high end (TFLM: .tflite file and arena plan; xcubeai: the X-CUBE-AI model); "
                 f"latency predicted at {target.clock_mhz} MHz with its band; all estimated. "
                 "Priors '-' = classifier.",
     )
@@ -122,22 +164,44 @@ def models_table(rows: list[dict[str, Any]], target: Target, budgets: Budgets) -
     return table
 
 
+_FIGURE_LABELS = (("activations RAM", "activation_ram"), ("weights flash", "weights_flash"),
+                  ("code flash", "code_flash"), ("runtime RAM", "runtime_ram"))
+
+
+def _figure(row: dict[str, Any], key: str) -> str:
+    value, low, high = (row[f"{key}_bytes{s}"] for s in ("", "_low", "_high"))
+    if low == high:
+        return format_bytes(value)
+    return f"{format_bytes(value)} ({format_bytes(low)}-{format_bytes(high)})"
+
+
 def estimate_panel(row: dict[str, Any], target: Target) -> Table:
     table = Table(title=f"{row['name']} on {target.label} ({target.runtime.label})",
                   show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     c, h, w = row["input_shape"]
-    lines = [
-        ("input", f"{h}x{w}x{c}"),
-        ("classes", str(row["num_classes"])),
-        ("priors", str(row["num_priors"])),
-        ("params (backbone)", f"{row['params']:,} ({row['backbone_params']:,})"),
-        ("MACs, deployed (conv/FC, BN folded)", millions(row["macs"])),
-        ("MACs, seed convention (backbone)", f"{millions(row['macs_seed_convention'])} "
-         f"({millions(row['backbone_macs_seed_convention'])})"),
-        ("model .tflite (est.)", format_bytes(row["tflite_bytes_estimated"])),
-        ("TFLM arena (est.)", format_bytes(row["arena_bytes_estimated"])),
+    from_file = row.get("model_file") is not None
+    lines = [("input", f"{h}x{w}x{c}")]
+    if from_file:
+        lines += [("file", row["model_file"]), ("params", f"{row['params']:,}"),
+                  ("MACs (conv/FC)", millions(row["macs"])),
+                  ("model .tflite", format_bytes(row["tflite_bytes_estimated"])),
+                  ("TFLM arena (measured, board tail)", format_bytes(row["arena_bytes_estimated"]))]
+    else:
+        lines += [
+            ("classes", str(row["num_classes"])),
+            ("priors", str(row["num_priors"])),
+            ("params (backbone)", f"{row['params']:,} ({row['backbone_params']:,})"),
+            ("MACs, deployed (conv/FC, BN folded)", millions(row["macs"])),
+            ("MACs, seed convention (backbone)", f"{millions(row['macs_seed_convention'])} "
+             f"({millions(row['backbone_macs_seed_convention'])})"),
+            ("model .tflite (est.)", format_bytes(row["tflite_bytes_estimated"])),
+            ("TFLM arena (est.)", format_bytes(row["arena_bytes_estimated"])),
+        ]
+    lines += [(f"{label} ({row['memory_model']})" if i == 0 else label, _figure(row, key))
+              for i, (label, key) in enumerate(_FIGURE_LABELS)]
+    lines += [
         ("flash total / budget", f"{format_bytes(row['flash_bytes'])} / "
          f"{format_bytes(row['flash_budget'])}"),
         ("RAM total / budget", f"{format_bytes(row['ram_bytes'])} / "

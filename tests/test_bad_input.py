@@ -430,6 +430,13 @@ CASES = [
     case("two-models", f"{EST} --genome {{genome_ok}}", "name exactly one model",
          "BASELINE", "--genome"),
     case("num-classes-zero", f"{EST} --num-classes 0", "--num-classes 0", "positive"),
+    # a .tflite file to estimate
+    case("tflite-missing", "estimate {missing}/m.tflite --target stm32h7", "{missing}/m.tflite",
+         "not found"),
+    case("tflite-garbage", "estimate {garbage_tflite} --target stm32h7", "garbage.tflite",
+         "not a usable TFLite model"),
+    case("tflite-with-genome", "estimate {garbage_tflite} --genome {genome_ok} --target stm32h7",
+         ".tflite file is estimated as it is", "--genome"),
     # genome files
     case("genome-missing", "estimate --genome {missing}/g.json --target stm32h7",
          "{missing}/g.json", "not found"),

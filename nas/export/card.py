@@ -184,6 +184,17 @@ def _row(label: str, value: float | None, fmt: Any, source: str,
     return _Row(label, fmt(value), shown_source, fmt(estimate), _pct(error))
 
 
+def _xcubeai_rows(r: Mapping[str, Any]) -> list[_Row]:
+    """The X-CUBE-AI model's figures (with their bands), which the totals use on xcubeai."""
+    if not str(r.get("memory_model", "")).startswith("X-CUBE-AI"):
+        return []
+    labels = (("activation_ram", "activations"), ("weights_flash", "weights"),
+              ("code_flash", "code flash"), ("runtime_ram", "runtime RAM"))
+    return [_Row(f"{r['memory_model']}: {label} (band)",
+                 f"{_kib(r[f'{key}_bytes'])} ({_kib(r[f'{key}_bytes_low'])}-"
+                 f"{_kib(r[f'{key}_bytes_high'])})", ESTIMATED) for key, label in labels]
+
+
 def _memory_rows(r: Mapping[str, Any]) -> list[_Row]:
     return [
         _row("Activation RAM (arena)", r["arena_bytes_estimated_target"], _kib, BOTH),
@@ -194,6 +205,7 @@ def _memory_rows(r: Mapping[str, Any]) -> list[_Row]:
         _row("Weights flash (.tflite)", r["tflite_bytes"], _kib, MEASURED,
              r["tflite_bytes_estimated"], r["tflite_bytes_rel_error"], has_estimate=True),
         _row("Code flash (runtime)", r["runtime_code_flash_bytes"], _kib, ESTIMATED),
+        *_xcubeai_rows(r),
         _row("Total RAM", r["ram_bytes_total"], _kib, BOTH),
         _row("Total flash", r["flash_bytes_total"], _kib, BOTH),
         _row("Latency, host LiteRT (x86, 1 thread)", r["litert_ms"], _ms, MEASURED),

@@ -26,7 +26,18 @@ from collections.abc import Callable, Iterable
 
 from ai_edge_litert import schema_py_generated as schema
 
-from estimators.deploy import CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
+from estimators.deploy import (
+    ACTIVATION,
+    AUX,
+    BIAS,
+    CONV_2D,
+    DEPTHWISE_CONV_2D,
+    FULLY_CONNECTED,
+    WEIGHT,
+    DeployedGraph,
+    DeployedOp,
+    DTensor,
+)
 from estimators.latency.features import Kernel
 
 _OP_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items()
@@ -142,4 +153,101 @@ def kernels_from_tflite(tflite: bytes) -> list[Kernel]:
     try:
         return [_kernel(model, op) for op in model.subgraphs[0].operators or []]
     except IndexError as exc:  # an operand, opcode or dimension the file does not have
+        raise ValueError(f"malformed TFLite model ({exc})") from None
+
+
+# -- the whole graph, for the memory estimators ----------------------------------------------
+_INT8_TYPES = (schema.TensorType.INT8, schema.TensorType.UINT8)
+_FLOAT_TYPES = (schema.TensorType.FLOAT32, schema.TensorType.FLOAT16)
+# Ops that may convert between a float interface and the int8 graph inside.
+_BOUNDARY = frozenset({"QUANTIZE", "DEQUANTIZE"})
+_TYPE_NAMES = {code: name.lower() for name, code in vars(schema.TensorType).items()
+               if not name.startswith("_")}
+_ACTIVATION_NAMES = {code: name for name, code in vars(schema.ActivationFunctionType).items()
+                     if not name.startswith("_")}
+
+
+class NotInt8Error(ValueError):
+    """A model that is not full-integer int8 (float or hybrid), named with the reason."""
+
+
+def _role(model: schema.ModelT, tensor: schema.TensorT) -> str:
+    if not _is_constant(model, tensor):
+        return ACTIVATION
+    if tensor.type in _INT8_TYPES:
+        return WEIGHT
+    quantised = tensor.quantization is not None and tensor.quantization.scale is not None
+    return BIAS if tensor.type == schema.TensorType.INT32 and quantised else AUX
+
+
+def _quant_channels(tensor: schema.TensorT, role: str) -> int:
+    if role == AUX:
+        return 0
+    scales = tensor.quantization.scale if tensor.quantization is not None else None
+    return 1 if scales is None else max(len(scales), 1)
+
+
+def _check_int8(model: schema.ModelT) -> None:
+    """Refuse float and hybrid models: every operator's data must be int8 (float only at a
+    QUANTIZE / DEQUANTIZE boundary), every weight int8."""
+    tensors = model.subgraphs[0].tensors
+    int8_constants = any(t.type in _INT8_TYPES and _is_constant(model, t) for t in tensors)
+    for op in model.subgraphs[0].operators or []:
+        kind = op_kind(model, op)
+        for i in _indices(op.inputs) + _indices(op.outputs):
+            t = tensors[i] if i >= 0 else None
+            if t is None or t.type not in _FLOAT_TYPES:
+                continue
+            constant = _is_constant(model, t)
+            if kind in _BOUNDARY and not constant:
+                continue
+            what = "hybrid (int8 weights, float activations)" if int8_constants else "float"
+            name = t.name.decode(errors="replace") if isinstance(t.name, bytes) else str(t.name)
+            raise NotInt8Error(
+                f"is a {what} model: {kind} has the {_TYPE_NAMES.get(t.type, t.type)} "
+                f"{'constant' if constant else 'tensor'} '{name}'; tinynas estimates full-int8 "
+                "models (TFLiteConverter with a representative dataset and "
+                "target_spec.supported_ops = [TFLITE_BUILTINS_INT8])")
+
+
+def _op_attrs(model: schema.ModelT, op: schema.OperatorT, kernel: Kernel) -> dict[str, object]:
+    options = op.builtinOptions
+    attrs: dict[str, object] = {"kernel": kernel.kernel, "stride": kernel.stride,
+                                "macs": kernel.macs}
+    if options is not None and hasattr(options, "padding"):
+        attrs["padding"] = "SAME" if options.padding == schema.Padding.SAME else "VALID"
+    if options is not None and hasattr(options, "fusedActivationFunction"):
+        attrs["activation"] = _ACTIVATION_NAMES.get(options.fusedActivationFunction, "NONE")
+    if options is not None and hasattr(options, "depthMultiplier"):
+        attrs["depth_multiplier"] = max(int(options.depthMultiplier), 1)
+    if options is not None and hasattr(options, "axis"):
+        attrs["axis"] = int(options.axis)
+    return attrs
+
+
+def deployed_from_tflite(tflite: bytes) -> DeployedGraph:
+    """The file's graph in the deployed-graph form the memory estimators read (tensors with
+    shapes and roles, operators with their operands), for any single-subgraph int8 file.
+
+    Raises :class:`NotInt8Error` for float and hybrid models and ValueError (one line) for
+    bytes that are not a readable TFLite model.
+    """
+    model = _load(tflite)
+    _check_int8(model)
+    sub = model.subgraphs[0]
+    try:
+        tensors = []
+        for i, t in enumerate(sub.tensors or []):
+            role = _role(model, t)
+            tensors.append(DTensor(i, f"t{i}", _shape(t), role, _quant_channels(t, role)))
+        ops = []
+        for k, op in enumerate(sub.operators or []):
+            kernel = _kernel(model, op)
+            inputs = tuple(i for i in _indices(op.inputs) if i >= 0)
+            outputs = _indices(op.outputs)
+            ops.append(DeployedOp(kernel.kind, f"op{k}", inputs, outputs[0],
+                                  **_op_attrs(model, op, kernel)))  # type: ignore[arg-type]
+        return DeployedGraph(tuple(tensors), tuple(ops), tuple(_indices(sub.inputs)),
+                             tuple(_indices(sub.outputs)))
+    except IndexError as exc:
         raise ValueError(f"malformed TFLite model ({exc})") from None

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from estimators.deploy import deployed
-from estimators.estimate import Budgets, estimate, violations
+from estimators.estimate import Budgets, estimate, memory_figures, totals, violations
 from estimators.files import staged_dir
 from estimators.flash import tflite_bytes as flash_file_bytes
 from estimators.ram import TAIL_HOST64, TAIL_MCU32, arena_plan, tail_bytes
 from estimators.targets import Target
+from estimators.xcubeai import figures_dict
 from nas.export import calibration, memory_plan, rewrite, runtimes
 from nas.export.convert import (
     ConversionError,
@@ -183,8 +184,10 @@ def sizes(request: ExportRequest, tflite_bytes: int, arena_head: int, arena_tota
     tail = TAIL_HOST64 if request.target.pointer_bytes == 8 else TAIL_MCU32
     arena_target = arena_head + tail_bytes(dep, tail)
     runtime = request.target.runtime
-    flash_total = tflite_bytes + runtime.code_flash_bytes
-    ram_total = arena_target + runtime.ram_bytes
+    # TFLM: the file + runtime code, the measured arena (board tail) + runtime RAM. X-CUBE-AI:
+    # its model on the graph the file was checked to hold, at the bands' high ends.
+    memory, memory_model = memory_figures(dep, request.target, tflite_bytes, arena_target)
+    flash_total, ram_total = totals(memory)
     found = violations(flash_total, ram_total, request.budgets)
     return {
         "params": est.params, "macs": est.macs,
@@ -199,6 +202,7 @@ def sizes(request: ExportRequest, tflite_bytes: int, arena_head: int, arena_tota
         "flash_bytes_total": flash_total, "ram_bytes_total": ram_total,
         "flash_budget": request.budgets.flash_bytes, "ram_budget": request.budgets.ram_bytes,
         "fits": not found, "violations": list(found),
+        "memory_model": memory_model, **figures_dict(memory),
         **est.latency.to_dict(),
     }
 

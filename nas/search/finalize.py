@@ -250,9 +250,10 @@ def export_one(cand: Candidate, setup: Setup, checkpoint: Path) -> dict[str, Any
 
 
 def measured(card: dict[str, Any], budgets: Budgets) -> dict[str, Any]:
-    """The export's measurements against the search's budgets. Flash = .tflite bytes +
-    runtime code, RAM = TFLM arena (head measured, tail at the target's pointer size) +
-    runtime RAM: the pipeline's totals, checked here against the budgets the search used."""
+    """The export's measurements against the search's budgets. On TFLM runtimes flash =
+    .tflite bytes + runtime code, RAM = TFLM arena (head measured, tail at the target's pointer
+    size) + runtime RAM; on xcubeai both are the X-CUBE-AI model's on the exported graph (band
+    high ends). The pipeline's totals, checked here against the budgets the search used."""
     flash, ram = int(card["flash_bytes_total"]), int(card["ram_bytes_total"])
     if (card["flash_budget"], card["ram_budget"]) != (budgets.flash_bytes, budgets.ram_bytes):
         raise RuntimeError(f"export judged against budgets {card['flash_budget']}/"

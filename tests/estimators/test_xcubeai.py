@@ -59,11 +59,13 @@ def test_every_published_row_lies_in_its_band(version):
 
 
 def test_default_version_activations_far_below_tflm_arena():
-    # The example: the TFLM arena is 35-50% above ST's activations figure.
+    # The example: TFLM's greedy arena was 35-50% above ST's activations figure;
+    # the offline plan narrows the gap, but X-CUBE-AI's overlapping buffers stay below it.
     graph = deployed(get_baseline("mbv1-0.25-224-c5").graph)
     mem = xcubeai_memory(graph)
     assert mem.version == DEFAULT_VERSION
-    assert mem.activation_ram.high < 0.8 * arena_plan(graph).total_bytes
+    assert mem.activation_ram.high < 0.8 * arena_plan(graph, offline=False).total_bytes
+    assert mem.activation_ram.high < arena_plan(graph).total_bytes
     assert mem.activation_ram.bytes == pytest.approx(271.04 * KIB, rel=0.05)
 
 

@@ -273,7 +273,9 @@ def _space(args: argparse.Namespace, out: Output, storage: optuna.storages.BaseS
         return FULL_SPACE.to_dict()
     if not args.quiet:
         out.note("fitting the search space to the budget (estimator-only draws) ...")
-    return fit_space(target, budgets, args.latency_ms, num_classes, seed=args.seed).to_dict()
+    # Not seeded by --seed: the space is a function of the budget, the same for every search
+    # at it (the seed drives the sampler).
+    return fit_space(target, budgets, args.latency_ms, num_classes).to_dict()
 
 
 def space_table(space: SearchSpace) -> Table:

@@ -17,6 +17,7 @@ still holds, and the largest feasible model (MACs) inside it against the full sp
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -64,10 +65,12 @@ def judge_for(target: Target, budgets: Budgets, latency_ms: float | None,
     return judge
 
 
+@functools.lru_cache(maxsize=16)
 def fit_space(target: Target, budgets: Budgets, latency_ms: float | None, num_classes: int,
               seed: int = 0, samples: int = FIT_SAMPLES, goal: float = FIT_GOAL,
               space: SearchSpace = FULL_SPACE) -> SearchSpace:
-    """``space`` narrowed to the budget, with its :class:`SpaceFit` record."""
+    """``space`` narrowed to the budget, with its :class:`SpaceFit` record. A pure function of
+    its arguments (the draws are seeded), so it is computed once per process."""
     started = time.monotonic()
     judge = judge_for(target, budgets, latency_ms, num_classes)
     rng = np.random.default_rng([seed, 14])

@@ -50,7 +50,15 @@ def run_one(tinynas: str, budget: tuple[str, ...], seed: int, trials: int, proxy
             "front": len(row["front"]), "trials_per_s": row["trials_per_s"],
             "seconds": row["seconds"], "best_proxy": row["best_proxy"],
             "fit_seconds": fit.get("seconds"), "fit_samples": fit.get("samples"),
-            "space_fitted_share": fit.get("fitted_feasible_share")}
+            "space_fitted_share": fit.get("fitted_feasible_share"),
+            "space_kept_share": fit.get("feasible_kept_share"),
+            "space": _describe(space) if space else None}
+
+
+def _describe(record: dict[str, Any]) -> dict[str, str]:
+    from search_space.space import SearchSpace
+
+    return dict(SearchSpace.from_dict(record).describe())
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -273,9 +273,13 @@ def _space(args: argparse.Namespace, out: Output, storage: optuna.storages.BaseS
         return FULL_SPACE.to_dict()
     if not args.quiet:
         out.note("fitting the search space to the budget (estimator-only draws) ...")
+    started = time.monotonic()
     # Not seeded by --seed: the space is a function of the budget, the same for every search
     # at it (the seed drives the sampler).
-    return fit_space(target, budgets, args.latency_ms, num_classes).to_dict()
+    space = fit_space(target, budgets, args.latency_ms, num_classes).to_dict()
+    if not args.quiet:
+        out.note(f"fitted in {time.monotonic() - started:.1f} s")
+    return space
 
 
 def space_table(space: SearchSpace) -> Table:
@@ -289,7 +293,7 @@ def space_table(space: SearchSpace) -> Table:
     for name, values in space.describe():
         table.add_row(name, values)
     if fit is not None:
-        table.add_row("fit", f"{fit.samples} draws in {fit.seconds:.1f} s: "
+        table.add_row("fit", f"{fit.samples} draws: "
                       f"{100 * fit.full_feasible_share:.1f}% of full-space draws fit, "
                       f"{100 * fit.fitted_feasible_share:.1f}% of fitted-space draws")
         table.add_row("excluded", f"{100 * (1 - fit.feasible_kept_share):.0f}% of the "

@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,9 @@ def run_one(tinynas: str, budget: tuple[str, ...], seed: int, trials: int, proxy
         cmd = [tinynas, "search", *budget, "--trials", str(trials), "--seed", str(seed),
                "--proxy", proxy, "--runs-dir", runs, "--json", "--quiet"]
         print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+        started = time.monotonic()
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        wall = round(time.monotonic() - started, 1)
     if done.returncode != 0:
         return {"exit_code": done.returncode, "error": done.stderr.strip().splitlines()[-1:]}
     row = json.loads(done.stdout)
@@ -48,8 +51,8 @@ def run_one(tinynas: str, budget: tuple[str, ...], seed: int, trials: int, proxy
     return {"exit_code": 0, "trials": row["trials"], "feasible": row["feasible"],
             "feasible_share": round(row["feasible"] / row["trials"], 3),
             "front": len(row["front"]), "trials_per_s": row["trials_per_s"],
-            "seconds": row["seconds"], "best_proxy": row["best_proxy"],
-            "fit_seconds": fit.get("seconds"), "fit_samples": fit.get("samples"),
+            "seconds": row["seconds"], "wall_s": wall, "best_proxy": row["best_proxy"],
+            "fit_samples": fit.get("samples"),
             "space_fitted_share": fit.get("fitted_feasible_share"),
             "space_kept_share": fit.get("feasible_kept_share"),
             "space": _describe(space) if space else None}

@@ -41,12 +41,12 @@ class SpaceError(ValueError):
 
 @dataclass(frozen=True)
 class SpaceFit:
-    """How a space was fitted to a budget, and what that excluded (all from estimator-only
-    draws: ``samples`` genomes estimated in ``seconds``)."""
+    """How a space was fitted to a budget, and what that excluded (all from ``samples``
+    estimator-only draws). A pure function of the fit's inputs (no timing), so two commands
+    that fit the same budget at once record equal spaces."""
 
     fitted_for: str                    # e.g. "esp32 (tflm-esp-nn), flash 1.00 MiB, RAM 128.0 KiB"
     samples: int
-    seconds: float
     full_feasible_share: float         # of genomes drawn from FULL_SPACE
     fitted_feasible_share: float       # of genomes drawn from the fitted space
     feasible_kept_share: float         # of the feasible FULL_SPACE draws, inside the fitted space

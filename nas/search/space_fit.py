@@ -18,7 +18,6 @@ still holds, and the largest feasible model (MACs) inside it against the full sp
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -71,7 +70,6 @@ def fit_space(target: Target, budgets: Budgets, latency_ms: float | None, num_cl
               space: SearchSpace = FULL_SPACE) -> SearchSpace:
     """``space`` narrowed to the budget, with its :class:`SpaceFit` record. A pure function of
     its arguments (the draws are seeded), so it is computed once per process."""
-    started = time.monotonic()
     judge = judge_for(target, budgets, latency_ms, num_classes)
     rng = np.random.default_rng([seed, 14])
     full = [judge(space.draw(rng)) for _ in range(samples)]
@@ -80,7 +78,7 @@ def fit_space(target: Target, budgets: Budgets, latency_ms: float | None, num_cl
     feasible = [d for d in full if d.fits]
     record = SpaceFit(
         fitted_for=_label(target, budgets, latency_ms, num_classes),
-        samples=samples + drawn, seconds=round(time.monotonic() - started, 2),
+        samples=samples + drawn,
         full_feasible_share=round(len(feasible) / samples, 4),
         fitted_feasible_share=round(_share(pool), 4),
         feasible_kept_share=round(len(inside) / len(feasible), 4) if feasible else 0.0,

@@ -20,7 +20,7 @@ from search_space.space import FULL_SPACE, SearchSpace, SpaceError, SpaceFit
 NARROW = replace(FULL_SPACE, resolution=(64, 96), input_channels=(1,),
                  widths=((0.1, 0.3),) * 4, depths=((1, 2),) * 4, max_extras=1,
                  extra_channels=(16, 32), heads=("ssdlite",),
-                 fit=SpaceFit("esp32", 10, 0.1, 0.1, 0.9, 0.5, 10, 5, ("resolution 320 (0 of 9)",)))
+                 fit=SpaceFit("esp32", 10, 0.1, 0.9, 0.5, 10, 5, ("resolution 320 (0 of 9)",)))
 
 
 def test_a_space_round_trips_through_json_with_its_fit_record():

@@ -53,6 +53,7 @@ from nas.search.driver import (
 )
 from nas.search.objective import assess
 from nas.search.progress import Tally, make_progress
+from nas.search.space_fit import fit_space
 from nas.search.storage import check_url, display_url, resolve_storage
 from nas.train_commands import (
     _class_subset,
@@ -63,10 +64,12 @@ from nas.train_commands import (
     parse_duration,
 )
 from search_space.sampling import sample_genome
+from search_space.space import FULL_SPACE, SearchSpace
 from search_space.spec import ModelSpec
 
 DEFAULT_TRIALS = 50
 DEFAULT_TRAIN_BUDGET = "5m"
+SPACE_MODES = ("fitted", "full")
 
 
 class SearchCommand(Command):
@@ -101,6 +104,10 @@ class SearchCommand(Command):
         how.add_argument("--trial-budget", metavar="T",
                          help="time a training proxy may spend on one trial, e.g. 30s; a "
                          "trial that runs out is PRUNED with the reason (default: no limit)")
+        how.add_argument("--space", choices=SPACE_MODES, default="fitted",
+                         help="fitted (default): the space narrowed to the budget before the "
+                         "search (see README, Search space); full: every choice, unfitted. "
+                         "Fixed when the study is created")
         how.add_argument("--workers", type=int, default=1, metavar="K",
                          help="worker processes on this machine (default 1)")
         how.add_argument("--seed", type=int, default=0, help="sampler and proxy seed (default 0)")
@@ -133,6 +140,7 @@ class SearchCommand(Command):
         train_set = _open(root, "train", args, subset, out, drop_empty=args.drop_empty)
         _check_space_fits(target, budgets, args.latency_ms, train_set.num_classes)
         storage = resolve_storage(args.storage, runs_dir)
+        space = _space(args, out, storage, target, budgets, train_set.num_classes)
         config = SearchConfig(
             target=target.label, runtime=target.runtime.name, clock_mhz=target.clock_mhz,
             flash_budget=budgets.flash_bytes, ram_budget=budgets.ram_bytes,
@@ -142,12 +150,15 @@ class SearchCommand(Command):
             num_classes=train_set.num_classes, class_names=tuple(train_set.class_names),
             drop_empty=args.drop_empty,
             seed=args.seed, sampler=args.sampler,
-            population=_population(args, storage, n_trials), trial_budget_s=trial_budget)
+            population=_population(args, storage, n_trials), trial_budget_s=trial_budget,
+            space=space)
         # The clock starts now: reading (or first drawing) the data is not search time.
         deadline = time.time() + timeout if timeout is not None else None
         plan = SearchPlan(args.study, args.storage, runs_dir, config, n_trials, deadline,
                           args.workers)
         studies = prepare(plan, storage, target, budgets, needs_prune=trains)
+        if not args.quiet:
+            out.notes.print(space_table(config.search_space()))
         title = f"tinynas search: study {plan.name!r}, {target.label}, proxy {proxy}"
         with _sigterm_as_interrupt(), make_progress(out.notes, args.quiet, title) as progress:
             result = run_search(plan, storage, studies, progress)
@@ -253,24 +264,74 @@ def _trial_budget(text: str | None, proxy: str, trains: bool) -> float | None:
     return seconds
 
 
+def _stored_config(storage: optuna.storages.BaseStorage, name: str) -> dict[str, Any] | None:
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    return storage.get_study_user_attrs(study_id).get(CONFIG_ATTR)
+
+
+def _space(args: argparse.Namespace, out: Output, storage: optuna.storages.BaseStorage,
+           target: Target, budgets: Budgets, num_classes: int) -> dict[str, Any] | None:
+    """The study's recorded space when it exists (a rerun, a second worker: the same space,
+    not refitted), else the full space or one fitted to this budget now."""
+    stored = _stored_config(storage, args.study)
+    if stored is not None:
+        return stored.get("space")
+    if args.space == "full":
+        return FULL_SPACE.to_dict()
+    if not args.quiet:
+        out.note("fitting the search space to the budget (estimator-only draws) ...")
+    started = time.monotonic()
+    # Not seeded by --seed: the space is a function of the budget, the same for every search
+    # at it (the seed drives the sampler).
+    space = fit_space(target, budgets, args.latency_ms, num_classes).to_dict()
+    if not args.quiet:
+        out.note(f"fitted in {time.monotonic() - started:.1f} s")
+    return space
+
+
+def space_table(space: SearchSpace) -> Table:
+    """The space the sampler draws from, and how it was fitted."""
+    fit = space.fit
+    title = "search space: full (not fitted)" if fit is None else (
+        f"search space fitted to {fit.fitted_for}")
+    table = Table(title=title, show_header=False, box=box.SIMPLE_HEAD)
+    table.add_column("parameter")
+    table.add_column("values")
+    for name, values in space.describe():
+        table.add_row(name, values)
+    if fit is not None:
+        table.add_row("fit", f"{fit.samples} draws: "
+                      f"{100 * fit.full_feasible_share:.1f}% of full-space draws fit, "
+                      f"{100 * fit.fitted_feasible_share:.1f}% of fitted-space draws")
+        table.add_row("excluded", f"{100 * (1 - fit.feasible_kept_share):.0f}% of the "
+                      f"full space's fitting draws (largest fitting draw "
+                      f"{fit.full_max_feasible_macs / 1e6:.1f} M MACs, inside "
+                      f"{fit.fitted_max_feasible_macs / 1e6:.1f} M); {len(fit.excluded)} "
+                      "values dropped (`--json` space.fit.excluded); --space full searches "
+                      "them all")
+    return table
+
+
 def _population(args: argparse.Namespace, storage: optuna.storages.BaseStorage,
                 n_trials: int | None) -> int:
     """--population, else what the study was created with, else the rule."""
     if args.population is not None:
         return args.population
-    try:
-        study_id = storage.get_study_id_from_name(args.study)
-    except KeyError:
-        return population_for(n_trials)
-    stored = storage.get_study_user_attrs(study_id).get(CONFIG_ATTR, {})
+    stored = _stored_config(storage, args.study) or {}
     return int(stored.get("population", population_for(n_trials)))
 
 
-# The smallest corner of the space: one narrow block per stage at 96 px, one map, no extras.
-_SMALLEST = {"resolution": 96, "n_extras": 0, "anchor_smin": 0.05, "anchor_smax": 0.6,
-             "map0_ratios": "", **{f"s{i}_tap": "none" for i in (1, 2, 3)},
+# The smallest corner of the full space: one narrowest block per stage at the smallest
+# grayscale input, one map, no extras.
+_SMALLEST = {"resolution": FULL_SPACE.resolution[0], "input_channels": 1, "n_extras": 0,
+             "anchor_smin": 0.05, "anchor_smax": 0.6, "map0_ratios": "",
+             **{f"s{i}_tap": "none" for i in (1, 2, 3)},
              **{f"s{i}_{k}": v for i in (1, 2, 3, 4)
-                for k, v in (("width", 0.25), ("depth", 1), ("kernel", 3))}}
+                for k, v in (("width", FULL_SPACE.widths[i - 1][0]), ("depth", 1),
+                             ("kernel", 3))}}
 
 
 def _check_space_fits(target: Target, budgets: Budgets, latency_ms: float | None,
@@ -329,7 +390,7 @@ def summary(plan: SearchPlan, result: RunResult, tally: Tally) -> dict[str, Any]
         "best_proxy": tally.best_proxy, "best_latency_ms": tally.best_latency_ms,
         "baselines": tally.baselines_done, "seconds": round(result.seconds, 2),
         "trials_per_s": round(result.ran / result.seconds, 3) if result.seconds > 0 else None,
-        "interrupted": result.interrupted,
+        "interrupted": result.interrupted, "space": plan.config.space,
     }
 
 

@@ -157,11 +157,14 @@ def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int, total_epochs:
 
 
 class TrainSamples(Dataset):
-    """Augmented, resized, normalised images with their SSD targets, for one epoch."""
+    """Augmented, resized, normalised images with their SSD targets, for one epoch.
+    ``channels=1`` (a grayscale model) turns the images grey here, where they become the
+    model's input (the loaders always decode RGB)."""
 
     def __init__(self, dataset: DetectionDataset, priors: np.ndarray, size: int,
-                 recipe: Recipe, epoch: int) -> None:
+                 recipe: Recipe, epoch: int, channels: int = 3) -> None:
         self.dataset, self.priors, self.size = dataset, priors, size
+        self.channels = channels
         self.corners = prior_corners(priors)
         self.recipe, self.epoch = recipe, epoch
 
@@ -173,7 +176,7 @@ class TrainSamples(Dataset):
         sample = augment(self.dataset.sample(index), self.size, rng, self.recipe.augment)
         boxes, classes = match(sample.boxes, sample.labels, self.priors,
                                self.recipe.iou_threshold, self.corners)
-        return np.ascontiguousarray(normalise(sample.image)), boxes, classes
+        return np.ascontiguousarray(normalise(sample.image, self.channels)), boxes, classes
 
 
 def epoch_batches(num_images: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -408,7 +411,8 @@ def _epoch(model: GraphNet, optimizer: torch.optim.Optimizer, train_set: Detecti
            steps_per_epoch: int, deadline: float, progress: TrainProgress) -> bool:
     """Train the rest of ``state.epoch``; False if the time ran out before its end."""
     batches = epoch_batches(len(train_set), recipe.batch_size, recipe.seed, state.epoch)
-    loader = DataLoader(TrainSamples(train_set, priors, size, recipe, state.epoch),
+    loader = DataLoader(TrainSamples(train_set, priors, size, recipe, state.epoch,
+                                     model.arch.input_shape[1]),
                         batch_sampler=batches[state.batch:], num_workers=recipe.workers)
     if not state.batch:
         state.epoch_losses = []

@@ -23,7 +23,10 @@ skips the models already in it, so an interrupted run resumes where it stopped; 
 ``--keep DIR`` the files are kept for ``scripts/bench_memory.py``.
 
     .venv/bin/python scripts/bench_estimators.py [--genomes 20] [--seed 0] [--only NAME ...]
-        [--keep DIR] [--results FILE] [--json]
+        [--keep DIR] [--results FILE] [--json] [--space full|below-floor] [--no-baselines]
+
+``--space below-floor`` draws the genomes from the choices added for the small boards
+(issue 14): 64-112 px, RGB or grayscale, stage widths 0.1-0.35, extras of 16 or 32 channels.
 """
 
 from __future__ import annotations
@@ -45,13 +48,26 @@ FLASH_TOLERANCE = 0.02
 GENOME_CLASSES = (1, 3, 20)  # genomes cycle through these class counts
 
 
-def _models(genomes: int, seed: int) -> list[tuple[str, Any]]:
+def _space(name: str) -> Any:
+    from dataclasses import replace
+
+    from search_space.space import FULL_SPACE
+
+    if name == "full":
+        return FULL_SPACE
+    return replace(FULL_SPACE, resolution=(64, 112), widths=((0.1, 0.35),) * 4,
+                   extra_channels=(16, 32))
+
+
+def _models(genomes: int, seed: int, space: str = "full", baselines: bool = True
+            ) -> list[tuple[str, Any]]:
     from search_space.baselines import list_baselines
     from search_space.sampling import random_genomes
     from search_space.spec import ModelSpec
 
-    models = [(b.name, ModelSpec(b.num_classes, baseline=b.name)) for b in list_baselines()]
-    for i, genome in enumerate(random_genomes(genomes, seed)):
+    models = [(b.name, ModelSpec(b.num_classes, baseline=b.name))
+              for b in (list_baselines() if baselines else [])]
+    for i, genome in enumerate(random_genomes(genomes, seed, _space(space))):
         name = f"genome-{seed}-{i:02d}"
         models.append((name, ModelSpec(GENOME_CLASSES[i % len(GENOME_CLASSES)], genome=genome,
                                        name=name)))
@@ -90,6 +106,7 @@ def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
     our_ops = dict(Counter(op.kind for op in dep.ops))
     return {
         "name": name, "task": net.arch.task, "input_size": net.arch.input_size,
+        "input_channels": net.arch.input_shape[1],
         "tflite_bytes": len(converted.tflite), "tflite_bytes_estimated": tflite_bytes(dep),
         "tflm_arena_bytes": arena.total_bytes, "arena_bytes_estimated": plan.total_bytes,
         "tflm_arena_head_bytes": arena.head_bytes, "arena_head_estimated": plan.head_bytes,
@@ -186,6 +203,9 @@ def main() -> int:
                         help="JSON-lines file: rows are appended as measured; models already "
                         "in it are not measured again (resume)")
     parser.add_argument("--json", action="store_true", help="rows and summary as JSON")
+    parser.add_argument("--space", choices=("full", "below-floor"), default="full",
+                        help="where the genomes are drawn from (default: the full space)")
+    parser.add_argument("--no-baselines", action="store_true", help="genomes only")
     args = parser.parse_args()
     import nas.export  # noqa: F401  (quiets TensorFlow before anything imports it)
 
@@ -196,7 +216,7 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     failures: list[dict[str, str]] = []
     done = _done(args.results)
-    for name, spec in _models(args.genomes, args.seed):
+    for name, spec in _models(args.genomes, args.seed, args.space, not args.no_baselines):
         if args.only and name not in args.only:
             continue
         if name in done:

@@ -41,12 +41,14 @@ def _rate(genomes: list, target: object, repeats: int) -> list[float]:
 def _largest_genome() -> object:
     """The most expensive genome the sampler can produce: widest, deepest, 320, every tap."""
     from search_space.genome import Genome, HeadGene, StageGene, linear_anchors
-    from search_space.sampling import CHANNEL_DIVISOR, DEPTHS, EXTRA_CHANNELS, WIDTH, max_extras
+    from search_space.sampling import CHANNEL_DIVISOR, max_extras
+    from search_space.space import FULL_SPACE as SPACE
 
-    stages = tuple(StageGene(WIDTH[1], DEPTHS[i][1], "dlb_skip", 5) for i in range(1, 5))
+    stages = tuple(StageGene(SPACE.widths[i][1], SPACE.depths[i][1], "dlb_skip", 5)
+                   for i in range(4))
     taps = ((1, stages[0].depth), (2, stages[1].depth), (3, stages[2].depth),
             (4, stages[3].depth))
-    extras = (max(EXTRA_CHANNELS),) * max_extras(320)
+    extras = (max(SPACE.extra_channels),) * max_extras(320)
     n_maps = len(taps) + len(extras)
     anchors = linear_anchors(n_maps, 0.05, 0.95, ((2.0, 3.0),) * n_maps)
     return Genome(320, stages, taps, HeadGene("ssd", extras, anchors), CHANNEL_DIVISOR)

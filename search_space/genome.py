@@ -18,8 +18,12 @@ BLOCK_TYPES = ("lb", "dlb", "dlb_skip")
 HEAD_TYPES = ("ssd", "ssdlite")
 KERNELS = (3, 5)
 CHANNEL_DIVISORS = (1, 4, 8)
-RESOLUTION_RANGE = (96, 320)
-RESOLUTION_STEP = 32
+# 64 and 80 reach the ESP32's RAM (TFLM's person detection runs at 96); multiples of 16 keep
+# the stage-1..3 maps exact (stage 4 and the extras round up, as a padded stride-2 conv does).
+RESOLUTION_RANGE = (64, 320)
+RESOLUTION_STEP = 16
+# 1 = grayscale (TFLM's person detection, many MCU cameras): a third of the input tensor.
+INPUT_CHANNELS = (1, 3)
 WIDTH_RANGE = (0.1, 2.0)
 DEPTH_RANGE = (1, 8)
 MAX_RATIO = 4.0
@@ -29,8 +33,10 @@ STAGE_CHANNELS = (32, 128, 192, 256)
 LAST_CHANNELS = 512
 # Output stride of every block of a stage (stem: conv s2 + max-pool s2).
 STAGE_STRIDES = (4, 8, 16, 32)
-# What a genome's JSON object must hold (channel_divisor and version have defaults).
+# What a genome's JSON object must hold (channel_divisor, input_channels and version have
+# defaults).
 GENOME_KEYS = ("resolution", "stages", "taps", "head")
+GENOME_OPTIONAL_KEYS = ("channel_divisor", "input_channels", "version")
 GENOME_VERSION = 1
 
 
@@ -41,6 +47,11 @@ class GenomeError(ValueError):
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise GenomeError(message)
+
+
+def map_size(resolution: int, stride: int) -> int:
+    """Side of the map at ``stride``: every stride-2 layer is padded, so sides round up."""
+    return math.ceil(resolution / stride)
 
 
 def scaled_channels(base: int, width: float, divisor: int) -> int:
@@ -156,6 +167,7 @@ class Genome:
     taps: tuple[tuple[int, int], ...]
     head: HeadGene
     channel_divisor: int = 8
+    input_channels: int = 3
     version: int = field(default=GENOME_VERSION)
 
     def __post_init__(self) -> None:
@@ -170,6 +182,9 @@ class Genome:
                  and self.resolution % RESOLUTION_STEP == 0,
                  f"resolution={self.resolution!r}: must be a multiple of {RESOLUTION_STEP} "
                  f"in [{lo}, {hi}]")
+        _require(self.input_channels in INPUT_CHANNELS,
+                 f"input_channels={self.input_channels!r}: valid values are 1 (grayscale) "
+                 "and 3 (RGB)")
         _require(self.channel_divisor in CHANNEL_DIVISORS,
                  f"channel_divisor={self.channel_divisor!r}: valid values are "
                  f"{', '.join(map(str, CHANNEL_DIVISORS))}")
@@ -201,7 +216,7 @@ class Genome:
                  f"taps={list(self.taps)}: the last tap must be the backbone output {last}")
 
     def _validate_maps(self) -> None:
-        size = self.resolution // STAGE_STRIDES[-1]
+        size = map_size(self.resolution, STAGE_STRIDES[-1])
         for i in range(len(self.head.extras)):
             _require(size > 1, f"head.extras: extra layer {i} would shrink a 1x1 map at "
                      f"resolution {self.resolution}; at most {i} extra layers fit")
@@ -224,7 +239,7 @@ class Genome:
         return scaled_channels(LAST_CHANNELS, self.stages[-1].width, self.channel_divisor)
 
     def map_sizes(self) -> tuple[int, ...]:
-        sizes = [self.resolution // STAGE_STRIDES[stage - 1] for stage, _ in self.taps]
+        sizes = [map_size(self.resolution, STAGE_STRIDES[stage - 1]) for stage, _ in self.taps]
         size = sizes[-1]
         for _ in self.head.extras:
             size = math.ceil(size / 2)
@@ -243,7 +258,7 @@ class Genome:
     def from_dict(cls, data: dict[str, Any]) -> Genome:
         """A genome from plain JSON types; every structural fault (a missing or unknown key,
         a wrong type) is a :class:`GenomeError` naming where it is."""
-        data = _fields(data, "genome", GENOME_KEYS, ("channel_divisor", "version"))
+        data = _fields(data, "genome", GENOME_KEYS, GENOME_OPTIONAL_KEYS)
         version = data.get("version", GENOME_VERSION)
         _require(version == GENOME_VERSION, f"version={version!r}: this tinynas reads genome "
                  f"version {GENOME_VERSION}")
@@ -265,6 +280,7 @@ class Genome:
                                                                    f"head.anchors[{i}].ratios")))
                                             for i, a in enumerate(anchors))),
                 channel_divisor=data.get("channel_divisor", 8),
+                input_channels=data.get("input_channels", 3),
                 version=version,
             )
         except TypeError as exc:  # a value of the wrong type that validation compared

@@ -85,7 +85,8 @@ def lower(genome: Genome, num_classes: int = 1, name: str = "genome",
     """The genome's detector as a layer graph. ``class_channels`` overrides C + 1."""
     if num_classes < 1:
         raise GenomeError(f"num_classes={num_classes}: a detector needs at least 1 class")
-    arch = detector_architecture(name, (3, genome.resolution, genome.resolution),
+    arch = detector_architecture(name, (genome.input_channels, genome.resolution,
+                                        genome.resolution),
                                  lambda b, x: etinynet(b, x, genome), genome.head, num_classes,
                                  class_channels)
     if arch.map_sizes != genome.map_sizes():
@@ -202,7 +203,7 @@ class GraphNet(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            boxes, logits = self(torch.from_numpy(normalise(images)))
+            boxes, logits = self(torch.from_numpy(normalise(images, self.arch.input_shape[1])))
         finally:
             self.train(was_training)
         priors = self.priors.numpy()

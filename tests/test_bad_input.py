@@ -447,7 +447,7 @@ CASES = [
     case("genome-missing-keys", "estimate --genome {genome_no_keys} --target stm32h7",
          "{genome_no_keys}", "lacks stages, taps, head", "expected keys resolution"),
     case("genome-bad-resolution", "estimate --genome {genome_resolution} --target stm32h7",
-         "resolution=100", "multiple of 32"),
+         "resolution=100", "multiple of 16"),
     case("genome-short-tap", "estimate --genome {genome_tap} --target stm32h7",
          "{genome_tap}", "[4]", "(stage, block)"),
     case("genome-bad-ratio", "estimate --genome {genome_ratio} --target stm32h7",
@@ -455,7 +455,7 @@ CASES = [
     case("genome-not-text", "estimate --genome {genome_binary} --target stm32h7",
          "{genome_binary}", "UTF-8"),
     case("genome-resolution-flag", "train --genome {genome_ok} --resolution 100 --data {coco} "
-         "--out {tmp}/run", "--resolution 100", "multiple of 32"),
+         "--out {tmp}/run", "--resolution 100", "multiple of 16"),
     # search: flags, storage, data, an existing study
     case("search-unknown-proxy", "search --target stm32h7 --proxy magic --data {coco}",
          "'magic'", "prior-iou"),
@@ -474,6 +474,7 @@ CASES = [
          "{missing}", "does not exist"),
     case("search-other-config", f"search --target esp32 --trials 1 --proxy params --quiet "
          f"--data {{coco}} {STUDY}", "target 'stm32h7'", "'esp32'", "--study NEW_NAME"),
+    case("search-unknown-space", f"{SEARCH} --space narrow", "'narrow'", "fitted", "full"),
     case("search-runs-dir-is-a-file", "search --target stm32h7 --runs-dir {file}", "{file}",
          "is a file, not a directory"),
     case("search-no-genome-fits-demo", "search --target stm32h7 --flash 512", "flash 512 B",

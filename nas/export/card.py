@@ -142,6 +142,11 @@ def _class_list(names: Sequence[str]) -> str:
     return shown + (f" and {rest} more" if rest > 0 else "")
 
 
+def _colours(r: Mapping[str, Any]) -> str:
+    shape = r.get("input_shape")
+    return "grayscale (the mean of R, G and B)" if shape and shape[-1] == 1 else "RGB"
+
+
 def _input_text(shape: Sequence[int] | None) -> str:
     if not shape or len(shape) != 3:
         return f"an input of shape {shape}"
@@ -371,7 +376,7 @@ const tflite::Model* model = tflite::GetModel({DEFAULT_SYMBOL});
 tflite::MicroInterpreter interpreter(model, op_resolver, tensor_arena, {define});
 ```
 
-**Input** `images`: int8, NHWC, RGB, shape (1, {_shape_text(r['input_shape'])}). Normalise
+**Input** `images`: int8, NHWC, {_colours(r)}, shape (1, {_shape_text(r['input_shape'])}). Normalise
 each pixel p (0..255) as `search_space.detection.normalise` does,
 x = (p - {PIXEL_MEAN:g}) / {PIXEL_STD:g}, then quantise with the input tensor's scale and zero
 point stored in the file: q = clamp(round(x / scale) + zero_point, -128, 127).{_input_quant(r)}

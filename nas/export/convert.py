@@ -95,20 +95,20 @@ def _onnx2tf_sandbox(workdir: Path, sample: np.ndarray) -> Iterator[None]:
         os.environ["PATH"] = old_path
 
 
-def _onnx2tf_sample(images: np.ndarray) -> np.ndarray:
-    """Our calibration images as the (20, 128, 128, 3) float array onnx2tf expects."""
+def _onnx2tf_sample(images: np.ndarray, channels: int) -> np.ndarray:
+    """Our calibration images as the (20, 128, 128, C) float array onnx2tf expects."""
     import tensorflow as tf
 
-    x = np.moveaxis(normalise(images), 1, 3)
+    x = np.moveaxis(normalise(images, channels), 1, 3)
     x = tf.image.resize(x, (128, 128)).numpy()
     reps = -(-20 // len(x))
     return np.concatenate([x] * reps)[:20].astype(np.float32)
 
 
-def to_keras(onnx_path: Path, workdir: Path, images: np.ndarray) -> Any:
+def to_keras(onnx_path: Path, workdir: Path, images: np.ndarray, channels: int = 3) -> Any:
     import onnx2tf
 
-    with _onnx2tf_sandbox(workdir, _onnx2tf_sample(images)), \
+    with _onnx2tf_sandbox(workdir, _onnx2tf_sample(images, channels)), \
             contextlib.redirect_stdout(sys.stderr if os.environ.get("TINYNAS_DEBUG") else
                                        open(os.devnull, "w")):
         return onnx2tf.convert(input_onnx_file_path=str(onnx_path),
@@ -208,7 +208,7 @@ def convert(net: GraphNet, images: np.ndarray, workdir: Path, offline_plan: bool
     onnx_path = workdir / "model.onnx"
     to_onnx(net, onnx_path)
     with toolchain_log(workdir / "toolchain.log"):
-        keras_model = to_keras(onnx_path, workdir, images)
+        keras_model = to_keras(onnx_path, workdir, images, net.arch.input_shape[1])
         raw = quantise(keras_model, images)
     model = rewrite.load(raw)
     fixed = rewrite.depthwise_from_grouped(model)

@@ -17,6 +17,7 @@ from estimators.estimate import Budgets
 from estimators.targets import Target, get_target
 from nas.models import UsageError
 from objectives.data import DetectionDataset, has_split, open_dataset
+from search_space.space import FULL_SPACE, SearchSpace
 
 CONFIG_ATTR = "tinynas"
 CONFIG_FORMAT = "tinynas-search/1"
@@ -49,6 +50,9 @@ class SearchConfig:
     population: int                  # NSGA-II generation size (kept for the study's life)
     trial_budget_s: float | None = None  # a training proxy's time per trial, then PRUNED
     drop_empty: bool = False         # training images without objects left out
+    # The space the sampler draws from (SearchSpace.to_dict(), fitted to the budget when the
+    # study was created); None, in a study from before it was recorded, is FULL_SPACE.
+    space: dict[str, Any] | None = None
     format: str = CONFIG_FORMAT
 
     @property
@@ -63,6 +67,9 @@ class SearchConfig:
         """The board and budgets the study was created for (any worker, any machine)."""
         target = get_target(self.target).with_runtime(self.runtime).with_clock(self.clock_mhz)
         return target, Budgets(self.flash_budget, self.ram_budget)
+
+    def search_space(self) -> SearchSpace:
+        return FULL_SPACE if self.space is None else SearchSpace.from_dict(self.space)
 
     def data_root(self) -> Path:
         if self.data == DEMO_DATA:

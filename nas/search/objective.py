@@ -27,6 +27,7 @@ from nas.search.config import SearchConfig
 from nas.search.queue import FAIL_REASON, Heartbeat
 from objectives.proxies import AccuracyProxy, ProxyData, ProxyOutOfTime, ProxyPruned, get_proxy
 from search_space.sampling import sample_genome
+from search_space.space import SearchSpace
 from search_space.spec import ModelSpec
 
 BASELINE_ATTR = "baseline"
@@ -102,12 +103,19 @@ class TrialRunner:
     prune_study: optuna.Study | None = None
     heartbeat: Heartbeat | None = None
     _data: ProxyData | None = field(default=None, init=False)
+    _space: SearchSpace | None = field(default=None, init=False)
+
+    @property
+    def space(self) -> SearchSpace:
+        if self._space is None:
+            self._space = self.config.search_space()
+        return self._space
 
     def spec_for(self, trial: optuna.Trial) -> ModelSpec:
         baseline = trial.user_attrs.get(BASELINE_ATTR)
         if baseline is not None:
             return ModelSpec(self.config.num_classes, baseline=baseline)
-        genome = sample_genome(trial)
+        genome = sample_genome(trial, self.space)
         trial.set_user_attr("genome", genome.to_dict())
         return ModelSpec(self.config.num_classes, genome=genome, name=f"trial-{trial.number}")
 

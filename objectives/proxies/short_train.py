@@ -119,7 +119,8 @@ class ShortTrainProxy(AccuracyProxy):
         net.train()
         while step < self.steps:
             batches = epoch_batches(len(dataset), recipe.batch_size, recipe.seed, epoch)
-            samples = TrainSamples(dataset, priors, size, recipe, epoch)
+            samples = TrainSamples(dataset, priors, size, recipe, epoch,
+                                   net.arch.input_shape[1])
             for images, boxes, classes in DataLoader(samples,
                                                      batch_sampler=batches[:self.steps - step]):
                 # The whole run is one "epoch" of the schedule: warm-up, then cosine to the end.

@@ -14,6 +14,7 @@ from objectives.train import (
     Recipe,
     TrainError,
     TrainingDiverged,
+    TrainSamples,
     learning_rate,
     resume_recipe,
     train,
@@ -170,3 +171,18 @@ def test_a_diverging_run_stops_and_saves_no_broken_weights(tmp_path, small_train
     if saved.exists():  # an epoch ended before the loss turned: its weights are finite
         weights = load_checkpoint(saved).state_dict.values()
         assert all(torch.isfinite(v).all() for v in weights if v.is_floating_point())
+
+
+def test_a_grayscale_genome_trains_on_grey_images(tmp_path, small_train, tiny_spec):
+    """The loaders decode RGB; a 1-channel genome gets the mean of R, G, B where the images
+    become its input, in training and in the evaluation that ends it."""
+    gray = ModelSpec(3, genome=dataclasses.replace(tiny_spec.genome, input_channels=1),
+                     name="gray")
+    net = gray.build()
+    samples = TrainSamples(small_train, net.priors.numpy(), 96, FAST, 0,
+                           net.arch.input_shape[1])
+    image, _, _ = samples[0]
+    assert image.shape == (1, 96, 96)
+    result = train(gray, small_train, tmp_path / "run", FAST, val_set=small_train)
+    assert result.evaluation is not None
+    assert load_checkpoint(result.checkpoint).spec.genome.input_channels == 1

@@ -75,7 +75,8 @@ def test_sampled_genomes_build_with_matching_prior_counts(genome):
 def test_torch_forward_shapes(genome):
     model = build(genome, num_classes=2).eval()
     with torch.no_grad():
-        boxes, logits = model(torch.zeros(2, 3, genome.resolution, genome.resolution))
+        boxes, logits = model(torch.zeros(2, genome.input_channels, genome.resolution,
+                                          genome.resolution))
     assert boxes.shape == (2, genome.num_priors(), 4)
     assert logits.shape == (2, genome.num_priors(), 3)
     assert model.priors.shape == (genome.num_priors(), 4)

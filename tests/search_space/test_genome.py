@@ -40,7 +40,8 @@ def test_derived_sizes():
     [
         ({"resolution": 100}, "resolution=100"),
         ({"resolution": 352}, "resolution=352"),
-        ({"resolution": 64}, "resolution=64"),
+        ({"resolution": 48}, "resolution=48"),
+        ({"input_channels": 2}, "input_channels=2"),
         ({"channel_divisor": 3}, "channel_divisor=3"),
         ({"taps": ((3, 1),)}, "last tap must be the backbone output"),
         ({"taps": ((3, 3), (4, 1))}, "block 3 of stage 3 does not exist"),

@@ -1,0 +1,68 @@
+"""The trained-set benchmark's plan order and bench_proxies.py's held-out rank statistics."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def _module(name: str) -> ModuleType:
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # its dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
+def test_van_der_corput_prefixes_spread_over_the_range():
+    bench = _module("bench_trained_set")
+    first = list(bench.van_der_corput(7))
+    assert first == [0.5, 0.25, 0.75, 0.125, 0.625, 0.375, 0.875]
+    # Each prefix of 2^k - 1 values is the evenly spaced grid: extending a plan keeps its spread.
+    assert sorted(first[:3]) == [0.25, 0.5, 0.75]
+
+
+def test_genome_ids_depend_on_the_genome_only():
+    bench = _module("bench_trained_set")
+    a = {"resolution": 96, "stages": [1, 2]}
+    assert bench.genome_id(a) == bench.genome_id(dict(reversed(list(a.items()))))
+    assert bench.genome_id(a) != bench.genome_id({**a, "resolution": 128})
+
+
+def test_rank_stats_known_orderings():
+    bench = _module("bench_proxies")
+    ap = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    same = bench.rank_stats(ap, ap)
+    assert same["kendall_tau"] == 1.0 and same["spearman"] == 1.0
+    assert same["top5_recall"] == 1.0 and same["kendall_tau_90"][0] > 0.5
+    reverse = bench.rank_stats(ap[::-1], ap)
+    assert reverse["kendall_tau"] == -1.0 and reverse["top5_recall"] == 2 / 5
+    assert reverse["kendall_tau_90"][1] < -0.5
+
+
+@pytest.mark.slow
+def test_the_plan_interleaves_splits_and_is_reproducible(tmp_path):
+    command = [sys.executable, str(SCRIPTS / "bench_trained_set.py"), "--plan", "--json",
+               "--pool", "80", "--fit-per-space", "2", "--heldout-per-space", "1",
+               "--results", str(tmp_path / "set.json")]
+    runs = [subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+            for _ in range(2)]
+    assert runs[0].returncode == 0, runs[0].stderr
+    plans = [json.loads(r.stdout)["plan"] for r in runs]
+    assert plans[0] == plans[1]
+    assert [p["split"] for p in plans[0]] == ["heldout", "fit", "fit"] * 2
+    assert {p["space"] for p in plans[0]} == {"stm32h7-512k-256k", "esp32-default"}
+    assert not (tmp_path / "set.json").exists()  # a plan trains and writes nothing

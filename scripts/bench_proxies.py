@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import platform
 import sys
 import time
@@ -49,7 +50,14 @@ from estimators.files import atomic_write_json
 from estimators.targets import get_target
 from objectives.data import open_dataset
 from objectives.data.demo import demo_dataset
-from objectives.proxies import AccuracyProxy, ProxyData, get_proxy, kendall_tau, list_proxies
+from objectives.proxies import (
+    AccuracyProxy,
+    ProxyData,
+    ProxyError,
+    get_proxy,
+    kendall_tau,
+    list_proxies,
+)
 from objectives.proxies.short_train import ShortTrainProxy
 from objectives.proxies.trained_set import TrainedArch, load_trained_set
 from objectives.train import CHECKPOINT_NAME, SUMMARY_NAME, Recipe, train
@@ -313,29 +321,35 @@ LATENCY_BANDS = 2  # per target: below and above its held-out median predicted l
 
 def rank_stats(scores: list[float], ap50: list[float], seed: int = 0) -> dict[str, Any]:
     """Kendall tau-b and Spearman rho with bootstrap 90% intervals (architectures resampled
-    with replacement), and top-5 recall."""
+    with replacement; a resample with a constant side counts as no ranking), and top-5 recall
+    (None until there are more than 5 architectures: with 5 or fewer it is trivially 1)."""
+    x, y = np.asarray(scores, dtype=float), np.asarray(ap50, dtype=float)
+    x = np.nan_to_num(x, nan=-1e300, neginf=-1e300, posinf=1e300)
+    n = len(x)
+    result: dict[str, Any] = {"n": n, "kendall_tau": None, "kendall_tau_90": [None, None],
+                              "spearman": None, "spearman_90": [None, None],
+                              "top5_recall": None}
+    if n >= 3:
+        rng = np.random.default_rng(seed)
+        draws = np.array([_correlations(x[idx], y[idx])
+                          for idx in (rng.integers(0, n, n) for _ in range(BOOTSTRAP))])
+        tau, rho = _correlations(x, y)
+        low, high = np.nanpercentile(draws, 5, axis=0), np.nanpercentile(draws, 95, axis=0)
+        result.update(kendall_tau=_num(tau), kendall_tau_90=[_num(low[0]), _num(high[0])],
+                      spearman=_num(rho), spearman_90=[_num(low[1]), _num(high[1])])
+    if n > 5:
+        best = set(np.argsort(-y, kind="stable")[:5].tolist())
+        picked = set(np.argsort(-x, kind="stable")[:5].tolist())
+        result["top5_recall"] = len(best & picked) / 5
+    return result
+
+
+def _correlations(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     from scipy.stats import kendalltau, spearmanr
 
-    x, y = np.asarray(scores, dtype=float), np.asarray(ap50, dtype=float)
-    x = np.nan_to_num(x, nan=-np.inf, neginf=-1e300, posinf=1e300)
-    n = len(x)
-
-    def both(idx: np.ndarray) -> tuple[float, float]:
-        return (float(kendalltau(x[idx], y[idx]).statistic),
-                float(spearmanr(x[idx], y[idx]).statistic))
-
-    tau, rho = both(np.arange(n)) if n >= 3 else (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    draws = np.array([both(rng.integers(0, n, n)) for _ in range(BOOTSTRAP)]) if n >= 3 \
-        else np.full((1, 2), np.nan)
-    with np.errstate(all="ignore"):
-        low, high = np.nanpercentile(draws, 5, axis=0), np.nanpercentile(draws, 95, axis=0)
-    k = min(5, n)
-    best = set(np.argsort(-y, kind="stable")[:k].tolist())
-    picked = set(np.argsort(-x, kind="stable")[:k].tolist())
-    return {"n": n, "kendall_tau": _num(tau), "kendall_tau_90": [_num(low[0]), _num(high[0])],
-            "spearman": _num(rho), "spearman_90": [_num(low[1]), _num(high[1])],
-            "top5_recall": len(best & picked) / k if k else None}
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, math.nan
+    return float(kendalltau(x, y).statistic), float(spearmanr(x, y).statistic)
 
 
 def _num(value: float) -> float | None:
@@ -345,16 +359,15 @@ def _num(value: float) -> float | None:
 def band_taus(archs: list[TrainedArch], scores: list[float]) -> list[dict[str, Any]]:
     """Kendall tau within latency bands (per target, split at its median predicted latency):
     does the ranking still order models of similar cost?"""
-    from scipy.stats import kendalltau
-
     rows = []
     for target in sorted({a.target for a in archs}):
         members = [(a, s) for a, s in zip(archs, scores, strict=True) if a.target == target]
         members.sort(key=lambda m: m[0].latency_ms)
         for band, part in enumerate(np.array_split(np.arange(len(members)), LATENCY_BANDS)):
             chosen = [members[i] for i in part]
-            tau = (float(kendalltau([s for _, s in chosen], [a.ap50 for a, _ in chosen])
-                         .statistic) if len(chosen) >= 3 else float("nan"))
+            tau = (_correlations(np.array([s for _, s in chosen], dtype=float),
+                                 np.array([a.ap50 for a, _ in chosen]))[0]
+                   if len(chosen) >= 3 else math.nan)
             rows.append({"target": target, "band": band, "n": len(chosen),
                          "latency_ms": [round(chosen[0][0].latency_ms, 1),
                                         round(chosen[-1][0].latency_ms, 1)] if chosen else None,
@@ -362,9 +375,11 @@ def band_taus(archs: list[TrainedArch], scores: list[float]) -> list[dict[str, A
     return rows
 
 
-def heldout_report(labels: list[str], data: Path, seed: int) -> dict[str, Any]:
-    """Every training-free proxy of ``labels`` on the shipped held-out split."""
-    archs = list(load_trained_set("heldout"))
+def heldout_report(labels: list[str], data: Path, seed: int, set_path: Path | None
+                   ) -> dict[str, Any]:
+    """Every training-free proxy of ``labels`` on the held-out split (of the shipped set unless
+    ``set_path``)."""
+    archs = list(load_trained_set("heldout", set_path))
     proxy_data = ProxyData(open_dataset(data, "train"), open_dataset(data, "val"), seed)
     results = []
     for label in labels:
@@ -372,10 +387,15 @@ def heldout_report(labels: list[str], data: Path, seed: int) -> dict[str, Any]:
         if not proxy.training_free:
             continue  # the training proxies are measured by the main benchmark
         scores, seconds = [], []
-        for a in archs:
-            start = time.perf_counter()
-            scores.append(proxy.score(a.spec, proxy_data))
-            seconds.append(time.perf_counter() - start)
+        try:
+            for a in archs:
+                start = time.perf_counter()
+                scores.append(proxy.score(a.spec, proxy_data))
+                seconds.append(time.perf_counter() - start)
+        except ProxyError as exc:  # e.g. a surrogate whose fit split is still too small
+            log(f"{label}: {exc}")
+            results.append({"proxy": label, "error": str(exc)})
+            continue
         # The first call of a fitted proxy includes its fit: reported apart.
         results.append({"proxy": label, **rank_stats(scores, [a.ap50 for a in archs]),
                         "bands": band_taus(archs, scores),
@@ -383,7 +403,7 @@ def heldout_report(labels: list[str], data: Path, seed: int) -> dict[str, Any]:
                         if seconds else None,
                         "first_score_seconds": round(seconds[0], 2) if seconds else None,
                         "scores": {a.id: s for a, s in zip(archs, scores, strict=True)}})
-    return {"heldout": len(archs), "fit": len(load_trained_set("fit")),
+    return {"heldout": len(archs), "fit": len(load_trained_set("fit", set_path)),
             "proxies": results,
             "architectures": [{"id": a.id, "target": a.target, "ap50": a.ap50,
                                "latency_ms": a.latency_ms} for a in archs]}
@@ -396,7 +416,10 @@ def print_heldout(report: dict[str, Any]) -> None:
     for col in ("proxy", "tau", "tau 90%", "spearman", "rho 90%", "top-5 recall",
                 "tau per band", "s / score"):
         table.add_column(col, justify="left" if col == "proxy" else "right")
-    for r in sorted(report["proxies"], key=lambda r: -(r["kendall_tau"] or -2)):
+    for r in sorted(report["proxies"], key=lambda r: -(r.get("kendall_tau") or -2)):
+        if "error" in r:
+            table.add_row(r["proxy"], "-", "-", "-", "-", "-", r["error"][:60], "-")
+            continue
         def show(v: float | None) -> str:
             return "-" if v is None else f"{v:.3f}"
         table.add_row(r["proxy"], show(r["kendall_tau"]),
@@ -431,6 +454,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--heldout", action="store_true",
                         help="no training: measure the training-free proxies on the shipped "
                         "trained set's held-out split")
+    parser.add_argument("--trained-set", type=Path,
+                        help="with --heldout: this set file's held-out split instead of the "
+                        "shipped one (the surrogate still fits on the shipped set)")
     parser.add_argument("--json", action="store_true", help="the results as JSON on stdout")
     return parser.parse_args()
 
@@ -453,7 +479,7 @@ def main() -> int:
         short_steps = short_steps or [4]
     labels += [f"short-train@{k}" for k in short_steps]
     if args.heldout:
-        report = heldout_report(labels, data, args.proxy_seed)
+        report = heldout_report(labels, data, args.proxy_seed, args.trained_set)
         if args.json:
             sys.stdout.write(json.dumps(report, indent=2) + "\n")
         else:

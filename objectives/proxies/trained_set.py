@@ -70,10 +70,12 @@ def shipped_path() -> Path:
 
 
 @cache
-def load_trained_set(split: str | None = None) -> tuple[TrainedArch, ...]:
-    """The shipped architectures, in the order they were trained; ``split`` selects one."""
+def load_trained_set(split: str | None = None, path: Path | None = None
+                     ) -> tuple[TrainedArch, ...]:
+    """The architectures of the shipped set (or of the set file ``path``), in the order they
+    were trained; ``split`` selects one."""
     if split is not None and split not in SPLITS:
         raise ValueError(f"split {split!r}: valid splits are {', '.join(SPLITS)}")
-    records = read_set_file(shipped_path())["architectures"]
+    records = read_set_file(path or shipped_path())["architectures"]
     return tuple(TrainedArch.from_record(r) for r in records
                  if split is None or r["split"] == split)

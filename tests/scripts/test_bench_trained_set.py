@@ -50,6 +50,8 @@ def test_rank_stats_known_orderings():
     assert same["top5_recall"] == 1.0 and same["kendall_tau_90"][0] > 0.5
     reverse = bench.rank_stats(ap[::-1], ap)
     assert reverse["kendall_tau"] == -1.0 and reverse["top5_recall"] == 2 / 5
+    assert bench.rank_stats([1.0, 2.0], [0.1, 0.2])["kendall_tau"] is None
+    assert bench.rank_stats(ap[:5], ap[:5])["top5_recall"] is None
     assert reverse["kendall_tau_90"][1] < -0.5
 
 

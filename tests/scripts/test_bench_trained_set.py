@@ -68,3 +68,35 @@ def test_the_plan_interleaves_splits_and_is_reproducible(tmp_path):
     assert [p["split"] for p in plans[0]] == ["heldout", "fit", "fit"] * 2
     assert {p["space"] for p in plans[0]} == {"stm32h7-512k-256k", "esp32-default"}
     assert not (tmp_path / "set.json").exists()  # a plan trains and writes nothing
+
+
+@pytest.mark.slow
+def test_heldout_measurement_on_a_set_file(tmp_path):
+    from objectives.data.demo import DemoConfig, write_demo
+    from objectives.models import genome_at_resolution
+    from objectives.proxies.trained_set import TRAINED_SET_FORMAT
+    from search_space.baselines import seed_genome
+
+    data = write_demo(tmp_path / "demo", DemoConfig(num_train=8, num_val=4, image_size=128))
+    widths = (0.25, 0.35, 0.5, 0.65, 0.8, 1.0)
+    # AP50 rising with width, latency too: MACs must rank them perfectly.
+    records = [{"id": f"w{w}", "split": "heldout", "target": "stm32h7", "num_classes": 3,
+                "genome": genome_at_resolution(seed_genome(w), 96).to_dict(),
+                "ap50": w / 2, "map": w / 4, "predicted": {"latency_ms": 10 * w}}
+               for w in widths]
+    path = tmp_path / "set.json"
+    path.write_text(json.dumps({"format": TRAINED_SET_FORMAT, "architectures": records}))
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench_proxies.py"), "--heldout", "--trained-set",
+         str(path), "--data", str(data), "--proxies", "macs,prior-iou", "--json"],
+        capture_output=True, text=True, check=False, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    macs = next(p for p in report["proxies"] if p["proxy"] == "macs")
+    assert report["heldout"] == 6 and macs["n"] == 6
+    assert macs["kendall_tau"] == 1.0 and macs["top5_recall"] == 1.0
+    assert [b["n"] for b in macs["bands"]] == [3, 3]
+    assert macs["seconds_per_score"] is not None
+    # Same head for every width: prior-iou cannot rank them (no statistic, not a number).
+    iou = next(p for p in report["proxies"] if p["proxy"] == "prior-iou")
+    assert iou["kendall_tau"] is None

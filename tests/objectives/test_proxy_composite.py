@@ -103,3 +103,12 @@ def test_a_set_file_of_another_format_is_refused(tmp_path):
     with pytest.raises(ValueError, match="something-else/9"):
         read_set_file(path)
     assert read_set_file(tmp_path / "absent.json")["architectures"] == []
+
+
+def test_every_proxy_reports_its_components_with_the_score(data):
+    for name in ("prior-iou", "macs", "composite"):
+        proxy = get_proxy(name)
+        parts = proxy.components(at(0.35), data)
+        assert parts["score"] == proxy.score(at(0.35), data)
+    assert {"coverage", "small_recall", "capacity", "rf_cover"} <= set(
+        get_proxy("composite").components(at(0.35), data))

@@ -107,10 +107,10 @@ def draw(label: str, target_name: str, flash: int | None, ram: int | None, seed:
     for q in van_der_corput(4 * count):
         if len(chosen) == count or len(taken) == len(feasible):
             break
-        index = min(round(q * (len(feasible) - 1)), len(feasible) - 1)
-        while index in taken:  # the nearest free neighbour above, else below
-            index = index + 1 if index + 1 < len(feasible) and index + 1 not in taken \
-                else max(i for i in range(len(feasible)) if i not in taken)
+        aim = round(q * (len(feasible) - 1))
+        # The free rank nearest the quantile's, the higher one on a tie.
+        index = min((i for i in range(len(feasible)) if i not in taken),
+                    key=lambda i: (abs(i - aim), -i))
         taken.add(index)
         _, genome, predicted = feasible[index]
         gid = genome_id(genome.to_dict())
@@ -132,8 +132,10 @@ def plan(args: argparse.Namespace) -> list[Planned]:
     for k in range(rounds):
         for label in fit:
             order += held[label][k:k + 1] + fit[label][2 * k:2 * k + 2]
-    seen: set[str] = set()
-    return [p for p in order if not (p.id in seen or seen.add(p.id))]  # type: ignore[func-returns-value]
+    unique: dict[str, Planned] = {}
+    for p in order:  # a genome drawn twice (both seeds, or both spaces) is trained once
+        unique.setdefault(p.id, p)
+    return list(unique.values())
 
 
 def record(p: Planned, summary: dict[str, Any], recipe: Recipe, data: str) -> dict[str, Any]:

@@ -225,6 +225,11 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     recipe = Recipe(threads=1, workers=0)
+    if args.epochs is not None and args.results.resolve() == shipped_path().resolve():
+        # The shipped set is the default recipe's ground truth; a smoke run goes elsewhere.
+        print(f"--epochs {args.epochs}: a changed recipe needs its own --results file, not "
+              "the shipped set", file=sys.stderr)
+        return 2
     if args.epochs is not None:
         recipe = dataclasses.replace(recipe, epochs=args.epochs)
     data = (args.data or demo_dataset("default")).resolve()

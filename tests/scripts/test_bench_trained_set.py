@@ -100,3 +100,21 @@ def test_heldout_measurement_on_a_set_file(tmp_path):
     # Same head for every width: prior-iou cannot rank them (no statistic, not a number).
     iou = next(p for p in report["proxies"] if p["proxy"] == "prior-iou")
     assert iou["kendall_tau"] is None
+
+
+def test_a_finished_architecture_is_stored_once(tmp_path):
+    bench = _module("bench_trained_set")
+    path = tmp_path / "set.json"
+    assert bench.append(path, {"id": "g1", "ap50": 0.1}) == 1
+    assert bench.append(path, {"id": "g2", "ap50": 0.2}) == 2
+    assert bench.append(path, {"id": "g1", "ap50": 0.3}) == 2  # a rerun replaces, not adds
+    stored = json.loads(path.read_text())["architectures"]
+    assert [(a["id"], a["ap50"]) for a in stored] == [("g2", 0.2), ("g1", 0.3)]
+
+
+def test_a_smoke_recipe_cannot_write_the_shipped_set():
+    result = subprocess.run([sys.executable, str(SCRIPTS / "bench_trained_set.py"),
+                             "--epochs", "1", "--plan"],
+                            capture_output=True, text=True, check=False, timeout=300)
+    assert result.returncode == 2 and "--results" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -319,7 +319,8 @@ BOOTSTRAP = 2000
 LATENCY_BANDS = 2  # per target: below and above its held-out median predicted latency
 
 
-def rank_stats(scores: list[float], ap50: list[float], seed: int = 0) -> dict[str, Any]:
+def rank_stats(scores: list[float], ap50: list[float], seed: int = 0,
+               resamples: int = BOOTSTRAP) -> dict[str, Any]:
     """Kendall tau-b and Spearman rho with bootstrap 90% intervals (architectures resampled
     with replacement; a resample with a constant side counts as no ranking), and top-5 recall
     (None until there are more than 5 architectures: with 5 or fewer it is trivially 1)."""
@@ -332,7 +333,7 @@ def rank_stats(scores: list[float], ap50: list[float], seed: int = 0) -> dict[st
     if n >= 3:
         rng = np.random.default_rng(seed)
         draws = np.array([_correlations(x[idx], y[idx])
-                          for idx in (rng.integers(0, n, n) for _ in range(BOOTSTRAP))])
+                          for idx in (rng.integers(0, n, n) for _ in range(resamples))])
         tau, rho = _correlations(x, y)
         low, high = np.nanpercentile(draws, 5, axis=0), np.nanpercentile(draws, 95, axis=0)
         result.update(kendall_tau=_num(tau), kendall_tau_90=[_num(low[0]), _num(high[0])],

@@ -10,6 +10,12 @@ resolution are all represented). Each is trained from scratch with the default r
     .venv/bin/python scripts/bench_proxies.py --out /tmp/proxies --jobs 2   # ~1 h on 2 cores
     .venv/bin/python scripts/bench_proxies.py --out /tmp/proxies --only-score --json
     .venv/bin/python scripts/bench_proxies.py --quick --out /tmp/proxies-quick   # smoke run
+    .venv/bin/python scripts/bench_proxies.py --heldout --json   # on the shipped trained set
+
+``--heldout`` trains nothing: it scores the held-out split of the shipped trained set
+(``objectives/proxies/data/trained_set.json``, grown by ``scripts/bench_trained_set.py``) with
+the training-free proxies and reports Kendall tau and Spearman rho against trained AP50 with
+bootstrap 90% intervals, top-5 recall, tau within latency bands and seconds per score.
 
 Resumable: a finished training (``summary.json`` next to ``last.pt``) is reused, an
 interrupted one resumed from its last epoch; proxy scores are cached in ``scores.json`` per
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import platform
 import sys
 import time
@@ -43,8 +50,16 @@ from estimators.files import atomic_write_json
 from estimators.targets import get_target
 from objectives.data import open_dataset
 from objectives.data.demo import demo_dataset
-from objectives.proxies import AccuracyProxy, ProxyData, get_proxy, kendall_tau, list_proxies
+from objectives.proxies import (
+    AccuracyProxy,
+    ProxyData,
+    ProxyError,
+    get_proxy,
+    kendall_tau,
+    list_proxies,
+)
 from objectives.proxies.short_train import ShortTrainProxy
+from objectives.proxies.trained_set import TrainedArch, load_trained_set
 from objectives.train import CHECKPOINT_NAME, SUMMARY_NAME, Recipe, train
 from search_space.genome import Genome
 from search_space.sampling import random_genomes
@@ -298,6 +313,124 @@ def print_report(rows: list[dict[str, Any]], tau_rows: list[dict[str, Any]],
     console.print(ranking)
 
 
+# ---- the held-out split of the shipped trained set ------------------------------------------
+
+BOOTSTRAP = 2000
+LATENCY_BANDS = 2  # per target: below and above its held-out median predicted latency
+
+
+def rank_stats(scores: list[float], ap50: list[float], seed: int = 0,
+               resamples: int = BOOTSTRAP) -> dict[str, Any]:
+    """Kendall tau-b and Spearman rho with bootstrap 90% intervals (architectures resampled
+    with replacement; a resample with a constant side counts as no ranking), and top-5 recall
+    (None until there are more than 5 architectures: with 5 or fewer it is trivially 1)."""
+    x, y = np.asarray(scores, dtype=float), np.asarray(ap50, dtype=float)
+    x = np.nan_to_num(x, nan=-1e300, neginf=-1e300, posinf=1e300)
+    n = len(x)
+    result: dict[str, Any] = {"n": n, "kendall_tau": None, "kendall_tau_90": [None, None],
+                              "spearman": None, "spearman_90": [None, None],
+                              "top5_recall": None}
+    if n >= 3:
+        rng = np.random.default_rng(seed)
+        draws = np.array([_correlations(x[idx], y[idx])
+                          for idx in (rng.integers(0, n, n) for _ in range(resamples))])
+        tau, rho = _correlations(x, y)
+        low, high = np.nanpercentile(draws, 5, axis=0), np.nanpercentile(draws, 95, axis=0)
+        result.update(kendall_tau=_num(tau), kendall_tau_90=[_num(low[0]), _num(high[0])],
+                      spearman=_num(rho), spearman_90=[_num(low[1]), _num(high[1])])
+    if n > 5:
+        best = set(np.argsort(-y, kind="stable")[:5].tolist())
+        picked = set(np.argsort(-x, kind="stable")[:5].tolist())
+        result["top5_recall"] = len(best & picked) / 5
+    return result
+
+
+def _correlations(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    from scipy.stats import kendalltau, spearmanr
+
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, math.nan
+    return float(kendalltau(x, y).statistic), float(spearmanr(x, y).statistic)
+
+
+def _num(value: float) -> float | None:
+    return None if not np.isfinite(value) else round(float(value), 4)
+
+
+def band_taus(archs: list[TrainedArch], scores: list[float]) -> list[dict[str, Any]]:
+    """Kendall tau within latency bands (per target, split at its median predicted latency):
+    does the ranking still order models of similar cost?"""
+    rows = []
+    for target in sorted({a.target for a in archs}):
+        members = [(a, s) for a, s in zip(archs, scores, strict=True) if a.target == target]
+        members.sort(key=lambda m: m[0].latency_ms)
+        for band, part in enumerate(np.array_split(np.arange(len(members)), LATENCY_BANDS)):
+            chosen = [members[i] for i in part]
+            tau = (_correlations(np.array([s for _, s in chosen], dtype=float),
+                                 np.array([a.ap50 for a, _ in chosen]))[0]
+                   if len(chosen) >= 3 else math.nan)
+            rows.append({"target": target, "band": band, "n": len(chosen),
+                         "latency_ms": [round(chosen[0][0].latency_ms, 1),
+                                        round(chosen[-1][0].latency_ms, 1)] if chosen else None,
+                         "kendall_tau": _num(tau)})
+    return rows
+
+
+def heldout_report(labels: list[str], data: Path, seed: int, set_path: Path | None
+                   ) -> dict[str, Any]:
+    """Every training-free proxy of ``labels`` on the held-out split (of the shipped set unless
+    ``set_path``)."""
+    archs = list(load_trained_set("heldout", set_path))
+    proxy_data = ProxyData(open_dataset(data, "train"), open_dataset(data, "val"), seed)
+    results = []
+    for label in labels:
+        proxy = get_proxy(label)
+        if not proxy.training_free:
+            continue  # the training proxies are measured by the main benchmark
+        scores, seconds = [], []
+        try:
+            for a in archs:
+                start = time.perf_counter()
+                scores.append(proxy.score(a.spec, proxy_data))
+                seconds.append(time.perf_counter() - start)
+        except ProxyError as exc:  # e.g. a surrogate whose fit split is still too small
+            log(f"{label}: {exc}")
+            results.append({"proxy": label, "error": str(exc)})
+            continue
+        # The first call of a fitted proxy includes its fit: reported apart.
+        results.append({"proxy": label, **rank_stats(scores, [a.ap50 for a in archs]),
+                        "bands": band_taus(archs, scores),
+                        "seconds_per_score": round(float(np.median(seconds)), 3)
+                        if seconds else None,
+                        "first_score_seconds": round(seconds[0], 2) if seconds else None,
+                        "scores": {a.id: s for a, s in zip(archs, scores, strict=True)}})
+    return {"heldout": len(archs), "fit": len(load_trained_set("fit", set_path)),
+            "proxies": results,
+            "architectures": [{"id": a.id, "target": a.target, "ap50": a.ap50,
+                               "latency_ms": a.latency_ms} for a in archs]}
+
+
+def print_heldout(report: dict[str, Any]) -> None:
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    table = Table(title=f"Proxies on the held-out trained set ({report['heldout']} held out, "
+                        f"{report['fit']} in the fit split; provisional while small)")
+    for col in ("proxy", "tau", "tau 90%", "spearman", "rho 90%", "top-5 recall",
+                "tau per band", "s / score"):
+        table.add_column(col, justify="left" if col == "proxy" else "right")
+    for r in sorted(report["proxies"], key=lambda r: -(r.get("kendall_tau") or -2)):
+        if "error" in r:
+            table.add_row(r["proxy"], "-", "-", "-", "-", "-", r["error"][:60], "-")
+            continue
+        def show(v: float | None) -> str:
+            return "-" if v is None else f"{v:.3f}"
+        table.add_row(r["proxy"], show(r["kendall_tau"]),
+                      " .. ".join(show(v) for v in r["kendall_tau_90"]), show(r["spearman"]),
+                      " .. ".join(show(v) for v in r["spearman_90"]), show(r["top5_recall"]),
+                      ", ".join(show(b["kendall_tau"]) for b in r["bands"]),
+                      show(r["seconds_per_score"]))
+    console.print(table)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench-proxies"),
@@ -319,6 +452,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: small demo set, 1 epoch, 3 architectures, "
                         "short-train@4")
+    parser.add_argument("--heldout", action="store_true",
+                        help="no training: measure the training-free proxies on the shipped "
+                        "trained set's held-out split")
+    parser.add_argument("--trained-set", type=Path,
+                        help="with --heldout: this set file's held-out split instead of the "
+                        "shipped one (the surrogate still fits on the shipped set)")
     parser.add_argument("--json", action="store_true", help="the results as JSON on stdout")
     return parser.parse_args()
 
@@ -340,6 +479,13 @@ def main() -> int:
         labels = [name for name in labels if name != "short-train"]
         short_steps = short_steps or [4]
     labels += [f"short-train@{k}" for k in short_steps]
+    if args.heldout:
+        report = heldout_report(labels, data, args.proxy_seed, args.trained_set)
+        if args.json:
+            sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        else:
+            print_heldout(report)
+        return 0
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
 

@@ -3,14 +3,22 @@
 ``get_proxy(name).score(spec, ProxyData(train, val, seed), report)`` -> float, higher is
 better. Registered: ``naswot`` and ``zen`` (training-free, on real images at the model's input
 size), ``prior-iou`` (how well the priors cover the training boxes), ``short-train`` (K steps
-of the default recipe, then val AP50; reports intermediate values for pruning), and the size
-references ``params`` and ``macs``. ``DEFAULT_PROXY`` was chosen by
+of the default recipe, then val AP50; reports intermediate values for pruning), ``composite``
+(geometry x capacity, training-free), ``surrogate`` (boosted trees fitted on the shipped
+trained set), and the size references ``params`` and ``macs``. ``DEFAULT_PROXY`` was chosen by
 ``scripts/bench_proxies.py`` (Kendall tau against fully trained AP50).
 """
 
 from __future__ import annotations
 
-from objectives.proxies import anchors, free, reference, short_train  # noqa: F401 - they register
+from objectives.proxies import (  # noqa: F401 - they register
+    anchors,
+    composite,
+    free,
+    reference,
+    short_train,
+    surrogate,
+)
 from objectives.proxies.base import (
     DEFAULT_PROXY,
     AccuracyProxy,

@@ -14,8 +14,8 @@ from typing import ClassVar
 import numpy as np
 
 from objectives.matching import prior_corners
-from objectives.proxies.base import AccuracyProxy, ProxyData, ProxyError, Report, register_proxy
-from objectives.proxies.probe import probe_indices
+from objectives.proxies.base import AccuracyProxy, ProxyData, Report, register_proxy
+from objectives.proxies.features import probe_boxes
 from search_space.detection import iou_matrix
 from search_space.spec import ModelSpec
 
@@ -32,11 +32,7 @@ class PriorIouProxy(AccuracyProxy):
     chunk: int = 256  # boxes per IoU matrix: bounds memory at ~chunk x priors floats
 
     def score(self, spec: ModelSpec, data: ProxyData, report: Report | None = None) -> float:
-        records = [data.train.records[i]
-                   for i in probe_indices(len(data.train), self.images, data.seed)]
-        boxes = np.concatenate([r.boxes for r in records]) if records else np.zeros((0, 4))
-        if not len(boxes):
-            raise ProxyError(f"{data.train.source}: prior-iou needs training boxes")
+        boxes = probe_boxes(data, self.images, self.name)
         corners = prior_corners(spec.lower().priors())
         best = [iou_matrix(boxes[i:i + self.chunk], corners).max(axis=1)
                 for i in range(0, len(boxes), self.chunk)]

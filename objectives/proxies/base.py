@@ -68,6 +68,11 @@ class AccuracyProxy(ABC):
     def score(self, spec: ModelSpec, data: ProxyData, report: Report | None = None) -> float:
         """The proxy value of ``spec`` on ``data``. May raise :class:`ProxyPruned`."""
 
+    def components(self, spec: ModelSpec, data: ProxyData) -> dict[str, float]:
+        """The numbers the score is made of, with the score itself under ``score`` (what
+        ``--json`` reports as ``proxy_components``); a proxy that is one number has only it."""
+        return {"score": self.score(spec, data)}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

@@ -42,8 +42,8 @@ from estimators.deploy import (
     TRANSPOSE,
     DeployedGraph,
 )
+from estimators.memplan import floor_bytes, tflm_greedy
 from estimators.memplan import plan as best_plan
-from estimators.memplan import tflm_greedy
 
 ARENA_ALIGNMENT = 16  # TFLM's MicroArenaBufferAlignment()
 
@@ -139,22 +139,8 @@ greedy_offsets = tflm_greedy  # TFLM's default plan (a file without an offline p
 
 def peak_activation_bytes(graph: DeployedGraph) -> int:
     """Largest sum of live activation bytes at any op: a lower bound of the head."""
-    return max(_live_sums(graph, lifetimes(graph), {}), default=0)
-
-
-def _live_sums(graph: DeployedGraph, spans: Mapping[int, tuple[int, int]],
-               sizes: Mapping[int, int]) -> list[int]:
-    steps = max(len(graph.ops), 1)
-    delta = [0] * (steps + 1)
-    for t, (first, last) in spans.items():
-        size = sizes.get(t, graph.tensors[t].nbytes)
-        delta[first] += size
-        delta[last + 1] -= size
-    sums, running = [], 0
-    for step in delta[:-1]:
-        running += step
-        sums.append(running)
-    return sums
+    spans = lifetimes(graph)
+    return floor_bytes([graph.tensors[t].nbytes for t in spans], list(spans.values()))
 
 
 def tail_bytes(graph: DeployedGraph, costs: TailCosts = TAIL_MCU32) -> int:
@@ -191,7 +177,7 @@ def arena_plan(graph: DeployedGraph, tail: TailCosts = TAIL_MCU32, offline: bool
         planned, floor, method = list(found.offsets), found.floor_bytes, found.method
     else:
         planned, method = tflm_greedy(size_list, span_list), "tflm-greedy"
-        floor = max(_live_sums(graph, spans, sizes), default=0)
+        floor = floor_bytes(size_list, span_list)
     offsets = dict(zip(ids, planned, strict=True))
     head = max((offsets[t] + sizes[t] for t in ids), default=0)
     peak = _peak_op(graph, spans, offsets, sizes, head)

@@ -11,10 +11,17 @@ draw seeds: ``fit`` (``--fit-seed``) and ``heldout`` (``--heldout-seed``, which 
 sees). The plan interleaves targets and splits (one held-out per two fit), so an interrupted
 run leaves both splits growing.
 
+The plan is pinned: the first training run writes it (genomes, fitted spaces, settings) beside
+the results file (``trained_set_plan.json`` for the shipped set), and later runs train from
+that file, so an estimator change that moves ``fit_space`` cannot change what a resumed run
+trains. ``--replan`` draws a new plan from the current estimators (what is already trained
+stays in the set).
+
     .venv/bin/python scripts/bench_trained_set.py --work /tmp/trained-set   # resumable
     nohup .venv/bin/python scripts/bench_trained_set.py --work /tmp/trained-set \
         > /tmp/trained-set.log 2>&1 &
     .venv/bin/python scripts/bench_trained_set.py --plan --json   # the plan, no training
+    .venv/bin/python scripts/bench_trained_set.py --replan ...   # draw again, then train
 
 Resumable: an architecture already in the results file is skipped; one whose training was
 interrupted resumes from its last epoch checkpoint in ``--work``. Each finished architecture is
@@ -47,12 +54,16 @@ from objectives.data.demo import demo_dataset
 from objectives.proxies.trained_set import read_set_file, shipped_path
 from objectives.train import Recipe
 from search_space.sampling import random_genomes
+from search_space.space import SearchSpace
 from search_space.spec import ModelSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_proxies import finished, train_one  # the scripts folder's own helpers
 
 NUM_CLASSES = 3  # the demo data's
+PLAN_FORMAT = "tinynas-trained-plan/1"
+# The settings a plan is drawn with: a pinned plan made with others is not silently reused.
+PLAN_SETTINGS = ("pool", "fit_per_space", "heldout_per_space", "fit_seed", "heldout_seed")
 # (label, target name, flash budget, RAM budget): None is the target's default.
 SPACES = (("stm32h7-512k-256k", "stm32h7", 512 * KIB, 256 * KIB),
           ("esp32-default", "esp32", None, None))
@@ -68,6 +79,16 @@ class Planned:
     spec: ModelSpec
     predicted: dict[str, Any]
     fitted_for: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "split": self.split, "space": self.space, "target": self.target,
+                "seed": self.seed, "spec": self.spec.to_dict(), "predicted": self.predicted,
+                "fitted_for": self.fitted_for}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Planned:
+        return cls(data["id"], data["split"], data["space"], data["target"], data["seed"],
+                   ModelSpec.from_dict(data["spec"]), data["predicted"], data["fitted_for"])
 
 
 def genome_id(genome_dict: dict[str, Any]) -> str:
@@ -86,12 +107,17 @@ def van_der_corput(count: int) -> Iterator[float]:
         yield q
 
 
+def fitted_space(target_name: str, flash: int | None, ram: int | None) -> SearchSpace:
+    target = get_target(target_name)
+    return fit_space(target, Budgets.for_target(target, flash, ram), None, NUM_CLASSES)
+
+
 def draw(label: str, target_name: str, flash: int | None, ram: int | None, seed: int,
          pool: int, count: int, split: str) -> list[Planned]:
     """``count`` feasible genomes of the fitted space, at latency quantiles."""
     target = get_target(target_name)
     budgets = Budgets.for_target(target, flash, ram)
-    space = fit_space(target, budgets, None, NUM_CLASSES)
+    space = fitted_space(target_name, flash, ram)
     feasible = []
     for genome in random_genomes(pool, seed=seed, space=space):
         spec = ModelSpec(NUM_CLASSES, genome=genome)
@@ -136,6 +162,38 @@ def plan(args: argparse.Namespace) -> list[Planned]:
     for p in order:  # a genome drawn twice (both seeds, or both spaces) is trained once
         unique.setdefault(p.id, p)
     return list(unique.values())
+
+
+def plan_path(results: Path) -> Path:
+    """Where the plan of the set file ``results`` is pinned."""
+    return results.with_name(f"{results.stem}_plan.json")
+
+
+def plan_file(order: list[Planned], args: argparse.Namespace) -> dict[str, Any]:
+    """The pinned plan: the settings, the fitted spaces the genomes were drawn from, the
+    genomes in training order."""
+    spaces = [{"label": label, "target": name, "flash_bytes": flash, "ram_bytes": ram,
+               "space": fitted_space(name, flash, ram).to_dict()}
+              for label, name, flash, ram in SPACES]
+    return {"format": PLAN_FORMAT, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "settings": {k: getattr(args, k) for k in PLAN_SETTINGS}, "spaces": spaces,
+            "architectures": [p.to_dict() for p in order]}
+
+
+def pinned_plan(args: argparse.Namespace) -> list[Planned] | None:
+    """The plan pinned beside ``args.results``, if there is one and ``--replan`` is not set."""
+    path = plan_path(args.results)
+    if args.replan or not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("format") != PLAN_FORMAT:
+        raise SystemExit(f"{path}: format {data.get('format')!r} is not {PLAN_FORMAT!r}")
+    asked = {k: getattr(args, k) for k in PLAN_SETTINGS}
+    if data["settings"] != asked:
+        changed = ", ".join(f"--{k.replace('_', '-')} {data['settings'][k]} (asked {asked[k]})"
+                            for k in PLAN_SETTINGS if data["settings"][k] != asked[k])
+        raise SystemExit(f"{path} was drawn with {changed}; pass those or --replan")
+    return [Planned.from_dict(a) for a in data["architectures"]]
 
 
 def record(p: Planned, summary: dict[str, Any], recipe: Recipe, data: str) -> dict[str, Any]:
@@ -218,6 +276,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="override the recipe's (smoke runs only)")
     parser.add_argument("--limit", type=int, help="train at most this many this run")
     parser.add_argument("--plan", action="store_true", help="print the plan, train nothing")
+    parser.add_argument("--replan", action="store_true",
+                        help="draw the plan again from the current estimators and pin it")
     parser.add_argument("--json", action="store_true", help="the plan as JSON on stdout")
     return parser.parse_args()
 
@@ -234,7 +294,8 @@ def main() -> int:
         recipe = dataclasses.replace(recipe, epochs=args.epochs)
     data = (args.data or demo_dataset("default")).resolve()
     args.work = args.work.resolve()
-    order = plan(args)
+    pinned = pinned_plan(args)
+    order = pinned if pinned is not None else plan(args)
     have = {a["id"] for a in read_set_file(args.results)["architectures"]}
     todo = [p for p in order if p.id not in have][:args.limit]
     rows = [{"id": p.id, "split": p.split, "space": p.space, "done": p.id in have,
@@ -244,6 +305,9 @@ def main() -> int:
     done = sum(p.id in have for p in order)
     log(f"plan: {len(order)} architectures, {done} already in {args.results}; training "
         f"{0 if args.plan else len(todo)} now")
+    if not args.plan and pinned is None:
+        atomic_write_json(plan_path(args.results), plan_file(order, args), indent=1)
+        log(f"plan pinned in {plan_path(args.results)}")
     if not args.plan and todo:
         train_plan(todo, args, recipe, data)
     return 0

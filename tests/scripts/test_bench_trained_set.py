@@ -119,3 +119,30 @@ def test_a_smoke_recipe_cannot_write_the_shipped_set():
                             capture_output=True, text=True, check=False, timeout=300)
     assert result.returncode == 2 and "--results" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_the_first_run_pins_the_plan_and_later_runs_train_from_it(tmp_path):
+    results = tmp_path / "set.json"
+    base = [sys.executable, str(SCRIPTS / "bench_trained_set.py"), "--pool", "80",
+            "--fit-per-space", "2", "--heldout-per-space", "1", "--results", str(results)]
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *extra], capture_output=True, text=True, check=False,
+                              timeout=300)
+
+    first = run("--limit", "0")  # pins, trains nothing
+    assert first.returncode == 0, first.stderr
+    pinned_path = tmp_path / "set_plan.json"
+    pinned = json.loads(pinned_path.read_text())
+    assert {s["label"] for s in pinned["spaces"]} == {"stm32h7-512k-256k", "esp32-default"}
+    assert not results.exists()
+    # A later run trains what the pinned file says, not what today's estimators would draw.
+    pinned["architectures"] = pinned["architectures"][1:3]
+    pinned_path.write_text(json.dumps(pinned))
+    later = run("--plan", "--json")
+    assert [p["id"] for p in json.loads(later.stdout)["plan"]] == \
+        [a["id"] for a in pinned["architectures"]]
+    other = run("--plan", "--fit-seed", "5")
+    assert other.returncode != 0 and "--fit-seed 1 (asked 5)" in other.stderr
+    assert len(json.loads(run("--plan", "--json", "--replan").stdout)["plan"]) == 6

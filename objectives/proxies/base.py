@@ -68,10 +68,12 @@ class AccuracyProxy(ABC):
     def score(self, spec: ModelSpec, data: ProxyData, report: Report | None = None) -> float:
         """The proxy value of ``spec`` on ``data``. May raise :class:`ProxyPruned`."""
 
-    def components(self, spec: ModelSpec, data: ProxyData) -> dict[str, float]:
+    def components(self, spec: ModelSpec, data: ProxyData, report: Report | None = None
+                   ) -> dict[str, float]:
         """The numbers the score is made of, with the score itself under ``score`` (what
-        ``--json`` reports as ``proxy_components``); a proxy that is one number has only it."""
-        return {"score": self.score(spec, data)}
+        ``--json`` reports as ``proxy_components``); a proxy that is one number has only it.
+        One call does the work once: a search stores these and takes ``score`` from them."""
+        return {"score": self.score(spec, data, report)}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -48,7 +48,8 @@ class CompositeProxy(AccuracyProxy):
     channels_floor: float = 16.0
     channels_ceiling: float = 256.0
 
-    def components(self, spec: ModelSpec, data: ProxyData) -> dict[str, float]:
+    def components(self, spec: ModelSpec, data: ProxyData, report: Report | None = None
+                   ) -> dict[str, float]:
         """Every number the score is made of, and the score (key ``score``)."""
         f = features(spec, data, self.images)
         geometry = (f["coverage"] + f["small_recall"] + f["mean_iou"]) / 3

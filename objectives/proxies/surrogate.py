@@ -93,7 +93,8 @@ class SurrogateProxy(AccuracyProxy):
     depth: int = 2
     rate: float = 0.05
 
-    def components(self, spec: ModelSpec, data: ProxyData) -> dict[str, float]:
+    def components(self, spec: ModelSpec, data: ProxyData, report: Report | None = None
+                   ) -> dict[str, float]:
         model, names = _shipped_model(self.images, data.seed, self.trees, self.depth,
                                       self.rate)
         row = feature_row(spec, data, self.images)

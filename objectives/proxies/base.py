@@ -22,6 +22,14 @@ from search_space.spec import ModelSpec
 # (step, value) -> True when the caller wants the proxy to stop now (pruned).
 Report = Callable[[int, float], bool]
 
+# How a search prunes a training proxy on its companion study: "median" (the median of the
+# others at the same step) or "halving" (successive halving). A halving proxy reports its
+# progress in thousandths of its run, at 1000 / 2^k, so its rungs do not depend on the data's
+# size: the first rung is at HALVING_FIRST_RUNG.
+PRUNINGS = ("median", "halving")
+RUN_PERMILLE = 1000
+HALVING_FIRST_RUNG = 250
+
 
 class ProxyError(ValueError):
     """A proxy that does not exist or cannot score what it was given; one line."""
@@ -30,8 +38,8 @@ class ProxyError(ValueError):
 class ProxyPruned(Exception):
     """Raised by :meth:`AccuracyProxy.score` when ``report`` asked it to stop."""
 
-    def __init__(self, step: int, value: float) -> None:
-        super().__init__(f"AP50 {value:.3f} at step {step}")
+    def __init__(self, step: int, value: float, what: str = "AP50") -> None:
+        super().__init__(f"{what} {value:.3f} at step {step}")
         self.step = step
         self.value = value
 
@@ -63,6 +71,7 @@ class AccuracyProxy(ABC):
     name: ClassVar[str]
     # Training-free proxies cost a forward pass or two; the others train for a while.
     training_free: ClassVar[bool]
+    pruning: ClassVar[str] = "median"  # one of PRUNINGS; what a search prunes a trainer with
 
     @abstractmethod
     def score(self, spec: ModelSpec, data: ProxyData, report: Report | None = None) -> float:

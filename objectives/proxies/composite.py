@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from objectives.proxies.base import AccuracyProxy, ProxyData, Report, register_proxy
-from objectives.proxies.features import features
+from objectives.proxies.features import features, geometry_share
 from search_space.spec import ModelSpec
 
 
@@ -52,7 +52,7 @@ class CompositeProxy(AccuracyProxy):
                    ) -> dict[str, float]:
         """Every number the score is made of, and the score (key ``score``)."""
         f = features(spec, data, self.images)
-        geometry = (f["coverage"] + f["small_recall"] + f["mean_iou"]) / 3
+        geometry = geometry_share(f)
         capacity = (log_scale(math.exp(f["log_backbone_macs"]), self.macs_floor,
                               self.macs_ceiling)
                     + log_scale(math.exp(f["log_backbone_params"]), self.params_floor,

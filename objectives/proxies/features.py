@@ -125,6 +125,12 @@ def map_receptive_fields(arch: Architecture) -> list[int]:
     return [by_size[s] for s in arch.map_sizes]
 
 
+def geometry_share(f: dict[str, float]) -> float:
+    """How learnable the data's boxes are for this head, in [0, 1], from :func:`features`:
+    the mean of the matched share, the small boxes' matched share and the mean best IoU."""
+    return (f["coverage"] + f["small_recall"] + f["mean_iou"]) / 3
+
+
 def features(spec: ModelSpec, data: ProxyData, images: int = 150) -> dict[str, float]:
     """Geometry and capacity of ``spec`` on ``data``, as named numbers (log for the counts)."""
     arch = spec.lower()

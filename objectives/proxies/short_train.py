@@ -99,7 +99,10 @@ class ShortTrainProxy(AccuracyProxy):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(data.seed)
             net = spec.build()
-            self._train(net, data.train, recipe, on_step)
+            run_steps(net, data.train, recipe, self.steps,
+                      # The whole run is one "epoch" of the schedule: warm-up, then cosine.
+                      lambda step: learning_rate(recipe, step, self.steps, 1),
+                      lambda net, step, loss: on_step(net, step))
         value = ap50(net, val_subset(data.val, self.val_images, data.seed))
         if report is not None and report(self.steps, value):
             raise ProxyPruned(self.steps, value)
@@ -109,32 +112,33 @@ class ShortTrainProxy(AccuracyProxy):
         every = self.steps / (self.reports + 1)
         return {round(every * k) for k in range(1, self.reports + 1)} - {0, self.steps}
 
-    def _train(self, net: GraphNet, dataset: DetectionDataset, recipe: Recipe,
-               on_step: Callable[[GraphNet, int], None]) -> None:
-        """``self.steps`` optimizer steps over seeded epochs of ``dataset``; ``on_step(net,
-        steps done)`` after each."""
-        optimizer = make_optimizer(net, recipe)
-        priors, size = net.priors.numpy(), net.arch.input_size
-        step, epoch = 0, 0
-        net.train()
-        while step < self.steps:
-            batches = epoch_batches(len(dataset), recipe.batch_size, recipe.seed, epoch)
-            samples = TrainSamples(dataset, priors, size, recipe, epoch,
-                                   net.arch.input_shape[1])
-            for images, boxes, classes in DataLoader(samples,
-                                                     batch_sampler=batches[:self.steps - step]):
-                # The whole run is one "epoch" of the schedule: warm-up, then cosine to the end.
-                lr = learning_rate(recipe, step, self.steps, 1)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                pred_boxes, logits = net(images)
-                loss = multibox_loss(pred_boxes, logits, boxes, classes,
-                                     recipe.neg_pos_ratio).total
-                check_loss(loss, step, lr)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
-                optimizer.step()
-                step += 1
-                on_step(net, step)
-            epoch += 1
+
+# (net, steps done, that step's loss) after every optimizer step.
+OnStep = Callable[[GraphNet, int, float], None]
+
+
+def run_steps(net: GraphNet, dataset: DetectionDataset, recipe: Recipe, steps: int,
+              lr_at: Callable[[int], float], on_step: OnStep) -> None:
+    """``steps`` optimizer steps of ``recipe`` over its seeded epochs of ``dataset``, at the
+    learning rate ``lr_at(step)``: the training loop of :mod:`objectives.train`, cut short."""
+    optimizer = make_optimizer(net, recipe)
+    priors, size = net.priors.numpy(), net.arch.input_size
+    step, epoch = 0, 0
+    net.train()
+    while step < steps:
+        batches = epoch_batches(len(dataset), recipe.batch_size, recipe.seed, epoch)
+        samples = TrainSamples(dataset, priors, size, recipe, epoch, net.arch.input_shape[1])
+        for images, boxes, classes in DataLoader(samples, batch_sampler=batches[:steps - step]):
+            lr = lr_at(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            pred_boxes, logits = net(images)
+            loss = multibox_loss(pred_boxes, logits, boxes, classes, recipe.neg_pos_ratio).total
+            check_loss(loss, step, lr)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
+            optimizer.step()
+            step += 1
+            on_step(net, step, loss.item())
+        epoch += 1

@@ -14,7 +14,9 @@ resolution are all represented). Each is trained from scratch with the default r
 
 ``--heldout`` trains nothing: it scores the held-out split of the shipped trained set
 (``objectives/proxies/data/trained_set.json``, grown by ``scripts/bench_trained_set.py``) with
-the training-free proxies and reports Kendall tau and Spearman rho against trained AP50 with
+the training-free proxies, and with ``loss-area`` replayed from each run's recorded loss curve
+(the proxy's run is the first epoch of that run; its seconds are the recorded epoch's), and
+reports Kendall tau and Spearman rho against trained AP50 with
 bootstrap 90% intervals, top-5 recall, tau within latency bands and seconds per score.
 
 Resumable: a finished training (``summary.json`` next to ``last.pt``) is reused, an
@@ -58,6 +60,7 @@ from objectives.proxies import (
     kendall_tau,
     list_proxies,
 )
+from objectives.proxies.loss_area import LossAreaProxy
 from objectives.proxies.short_train import ShortTrainProxy
 from objectives.proxies.trained_set import TrainedArch, load_trained_set
 from objectives.train import CHECKPOINT_NAME, SUMMARY_NAME, Recipe, train
@@ -376,6 +379,38 @@ def band_taus(archs: list[TrainedArch], scores: list[float]) -> list[dict[str, A
     return rows
 
 
+def heldout_score(proxy: AccuracyProxy, arch: TrainedArch, proxy_data: ProxyData, data: Path
+                  ) -> tuple[float, float]:
+    """(score, seconds) of one held-out architecture: measured, or replayed for loss-area."""
+    if isinstance(proxy, LossAreaProxy):
+        return replayed(proxy, arch, proxy_data, data), epoch_seconds(arch) * proxy.epochs
+    start = time.perf_counter()
+    return proxy.score(arch.spec, proxy_data), time.perf_counter() - start
+
+
+def replayed(proxy: LossAreaProxy, arch: TrainedArch, proxy_data: ProxyData, data: Path
+             ) -> float:
+    """``loss-area`` from the architecture's recorded full run: its first epochs are the
+    proxy's run when the recipe (seed included) and data are the proxy's."""
+    recorded = Recipe.from_dict(arch.record["recipe"])
+    same_recipe = dataclasses.replace(recorded, threads=1, workers=0) == dataclasses.replace(
+        proxy.recipe, seed=proxy_data.seed, threads=1, workers=0)
+    if not same_recipe or arch.record.get("data") != demo_label(data):
+        raise ProxyError(f"{arch.id} was trained with another recipe, seed or dataset than "
+                         f"{proxy.name} would use: its loss curve cannot stand for the proxy")
+    return proxy.replay(arch.spec, proxy_data, arch.record["loss_curve"])["score"]
+
+
+def demo_label(data: Path) -> str:
+    """How the trained set names its dataset (``bench_trained_set.py``)."""
+    return "demo:default" if data == demo_dataset("default").resolve() else str(data)
+
+
+def epoch_seconds(arch: TrainedArch) -> float:
+    """Seconds of one epoch of the recorded run (single thread, a shared 2-core box)."""
+    return arch.record["train_s"] / len(arch.record["loss_curve"])
+
+
 def heldout_report(labels: list[str], data: Path, seed: int, set_path: Path | None
                    ) -> dict[str, Any]:
     """Every training-free proxy of ``labels`` on the held-out split (of the shipped set unless
@@ -385,14 +420,14 @@ def heldout_report(labels: list[str], data: Path, seed: int, set_path: Path | No
     results = []
     for label in labels:
         proxy = get_proxy(label)
-        if not proxy.training_free:
+        if not proxy.training_free and not isinstance(proxy, LossAreaProxy):
             continue  # the training proxies are measured by the main benchmark
         scores, seconds = [], []
         try:
             for a in archs:
-                start = time.perf_counter()
-                scores.append(proxy.score(a.spec, proxy_data))
-                seconds.append(time.perf_counter() - start)
+                score, took = heldout_score(proxy, a, proxy_data, data)
+                scores.append(score)
+                seconds.append(took)
         except ProxyError as exc:  # e.g. a surrogate whose fit split is still too small
             log(f"{label}: {exc}")
             results.append({"proxy": label, "error": str(exc)})

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -106,6 +107,20 @@ class LossAreaProxy(AccuracyProxy):
         score = blend(geometry, area, self.geometry_weight)
         return {"geometry": geometry, "loss_area": area, "first_loss": losses[0],
                 "last_loss": losses[-1], "steps": float(steps), "score": score}
+
+    def replay(self, spec: ModelSpec, data: ProxyData, epoch_losses: Sequence[float]
+               ) -> dict[str, float]:
+        """The components from a full run's recorded per-epoch mean losses instead of training:
+        the same numbers, as the run's first epochs are this proxy's run (same seed, order and
+        schedule; the caller checks that the recipe and data match). Whole epochs only."""
+        if self.epochs != int(self.epochs) or len(epoch_losses) < self.epochs:
+            raise ProxyError(f"loss-area epochs={self.epochs}: a replay needs a whole number "
+                             f"of epochs, at most the {len(epoch_losses)} recorded")
+        geometry = geometry_share(features(spec, data, self.images))
+        # Every epoch has the same number of steps, so the area is the mean of epoch means.
+        area = sum(epoch_losses[:int(self.epochs)]) / int(self.epochs)
+        return {"geometry": geometry, "loss_area": area,
+                "score": blend(geometry, area, self.geometry_weight)}
 
     def score(self, spec: ModelSpec, data: ProxyData, report: Report | None = None) -> float:
         value = self.components(spec, data, report)["score"]

@@ -11,7 +11,14 @@ import pytest
 
 from nas.search.driver import make_pruner
 from objectives.data import open_dataset
-from objectives.proxies import HALVING_FIRST_RUNG, ProxyData, ProxyOutOfTime, ProxyPruned, get_proxy
+from objectives.proxies import (
+    HALVING_FIRST_RUNG,
+    ProxyData,
+    ProxyError,
+    ProxyOutOfTime,
+    ProxyPruned,
+    get_proxy,
+)
 from objectives.proxies.loss_area import LossAreaProxy
 from objectives.train import Recipe, train
 
@@ -78,3 +85,18 @@ def test_a_search_prunes_it_by_successive_halving_and_others_by_the_median():
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     # Only a value in the top half of those that reached the rung goes on.
     assert kept == [True, True, False, True, False, True]
+
+
+def test_a_replay_of_recorded_epoch_losses_gives_the_trained_score(tiny_spec, data, tmp_path):
+    proxy = fast()
+    result = train(tiny_spec, data.train, tmp_path / "run",
+                   dataclasses.replace(proxy.recipe, epochs=2))
+    losses = [h["loss"] for h in result.history]
+    assert proxy.replay(tiny_spec, data, losses)["score"] == \
+        pytest.approx(proxy.score(tiny_spec, data), rel=1e-5)
+    two = fast(epochs=2.0).replay(tiny_spec, data, losses)
+    assert two["loss_area"] == pytest.approx(sum(losses) / 2)
+    with pytest.raises(ProxyError, match="whole number"):
+        fast(epochs=0.5).replay(tiny_spec, data, losses)
+    with pytest.raises(ProxyError, match="at most the 2 recorded"):
+        fast(epochs=3.0).replay(tiny_spec, data, losses)

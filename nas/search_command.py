@@ -239,6 +239,7 @@ def _proxy(name: str | None) -> tuple[str, bool]:
     name = name or DEFAULT_PROXY
     try:
         proxy = get_proxy(name)
+        proxy.ready()
     except ProxyError as exc:
         raise UsageError(f"--proxy: {exc}") from None
     return name, not proxy.training_free

@@ -9,6 +9,7 @@ polling the storage. Workers drain the baselines study first, then the main stud
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -32,6 +33,7 @@ from estimators.estimate import Budgets
 from estimators.targets import Target
 from nas.command import EXIT_INTERRUPTED
 from nas.models import UsageError
+from nas.search import trials
 from nas.search.config import CONFIG_ATTR, SearchConfig, check_same
 from nas.search.objective import (
     BASELINE_ATTR,
@@ -55,7 +57,7 @@ from nas.search.queue import (
     study_lock,
 )
 from nas.search.storage import default_url, resolve_storage
-from objectives.proxies import HALVING_FIRST_RUNG, get_proxy
+from objectives.proxies import HALVING_FIRST_RUNG, ProxyData, get_proxy
 from search_space.baselines import list_baselines
 from search_space.model import DETECTION
 from search_space.spec import ModelSpec
@@ -231,8 +233,8 @@ def top_up(storage: BaseStorage, plan: SearchPlan, studies: Studies) -> None:
         by_name: dict[str, list[FrozenTrial]] = defaultdict(list)
         for trial in studies.baselines.get_trials(deepcopy=False):
             by_name[trial.user_attrs.get(BASELINE_ATTR, "")].append(trial)
-        for name, trials in by_name.items():
-            if name and not any(counts(t) for t in trials):
+        for name, tries in by_name.items():
+            if name and not any(counts(t) for t in tries):
                 studies.baselines.enqueue_trial({}, user_attrs={BASELINE_ATTR: name,
                                                                 SLOT_ATTR: True})
 
@@ -306,7 +308,13 @@ def build_runner(plan: SearchPlan, storage: BaseStorage, index: int
     sampler = make_sampler(plan.config, worker_seed(plan.config.seed, index, finished))
     needs_prune = not proxy.training_free
     studies = load_studies(storage, plan, sampler, needs_prune)
-    runner = TrialRunner(plan.config, target, budgets, proxy, load_data, studies.prune)
+
+    def with_results() -> ProxyData:
+        # What this study's top-k training has learnt so far (a continued search's earlier
+        # runs), for a proxy that refits on it.
+        return dataclasses.replace(load_data(), trained=trials.trained_results(studies.main))
+
+    runner = TrialRunner(plan.config, target, budgets, proxy, with_results, studies.prune)
     return runner, studies
 
 

@@ -182,6 +182,19 @@ def results(study: optuna.Study) -> dict[int, dict[str, Any]]:
     return found
 
 
+def trained_results(study: optuna.Study) -> tuple[tuple[ModelSpec, float], ...]:
+    """The genomes of ``study`` its top-k training has trained, with their val AP50, by trial
+    number (what a proxy that learns from results refits on)."""
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    found = []
+    for number, result in sorted(results(study).items()):
+        ap50 = (result.get(TRAINED) or {}).get("ap50")
+        spec = by_number[number].user_attrs.get(SPEC) if number in by_number else None
+        if isinstance(ap50, (int, float)) and math.isfinite(ap50) and isinstance(spec, dict):
+            found.append((ModelSpec.from_dict(spec), float(ap50)))
+    return tuple(found)
+
+
 def record_result(study: optuna.Study, number: int, result: Mapping[str, Any]) -> None:
     """Store trial ``number``'s top-k record (replacing any earlier one)."""
     study.set_user_attr(f"{RESULT_PREFIX}{number}",

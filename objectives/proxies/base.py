@@ -57,12 +57,15 @@ class ProxyOutOfTime(Exception):
 class ProxyData:
     """What a proxy may look at: the training split, the validation split if any, a seed,
     and for a training proxy the ``time.monotonic()`` at which it must stop
-    (:class:`ProxyOutOfTime`); training-free proxies end in about a second and ignore it."""
+    (:class:`ProxyOutOfTime`); training-free proxies end in about a second and ignore it.
+    ``trained``: models this search has already trained on this data, with their val AP50 (a
+    proxy that learns from results, the surrogate, refits on them)."""
 
     train: DetectionDataset
     val: DetectionDataset | None = None
     seed: int = 0
     deadline: float | None = None
+    trained: tuple[tuple[ModelSpec, float], ...] = ()
 
 
 class AccuracyProxy(ABC):
@@ -76,6 +79,11 @@ class AccuracyProxy(ABC):
     @abstractmethod
     def score(self, spec: ModelSpec, data: ProxyData, report: Report | None = None) -> float:
         """The proxy value of ``spec`` on ``data``. May raise :class:`ProxyPruned`."""
+
+    def ready(self) -> None:
+        """Raise :class:`ProxyError` when the proxy cannot score anything yet (a search checks
+        this before its first trial); most proxies always can."""
+        return None
 
     def components(self, spec: ModelSpec, data: ProxyData, report: Report | None = None
                    ) -> dict[str, float]:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from objectives.data import open_dataset
 from objectives.models import genome_at_resolution
 from objectives.proxies import ProxyData, ProxyError, get_proxy
 from objectives.proxies.features import features, map_receptive_fields
-from objectives.proxies.surrogate import MIN_FIT, fit_model, genome_features
+from objectives.proxies.surrogate import MIN_FIT, fit_model, genome_features, on_shipped_scale
 from objectives.proxies.trained_set import (
     SPLITS,
     TrainedArch,
@@ -72,10 +74,47 @@ def _arch(width: float, ap50: float) -> TrainedArch:
 
 def test_surrogate_learns_an_ordering_from_its_fit_set(data):
     widths = [0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 1.0]
-    model, names = fit_model([_arch(w, w / 2) for w in widths], data, 150, 100, 2, 0.1)
+    model, names, used = fit_model([_arch(w, w / 2) for w in widths], data, 150, 100, 2, 0.1)
+    assert used == 0
     rows = [{**genome_features(at(w).genome), **features(at(w), data)} for w in (0.3, 0.9)]
     low, high = model.predict([[r[n] for n in names] for r in rows])
     assert high > low
+
+
+def test_the_surrogate_refits_on_the_users_own_results(data):
+    """The user's data ranks thin above wide, against the shipped set: refitted on three such
+    results, the surrogate follows the user where the user has spoken."""
+    shipped = [_arch(w, w / 2) for w in (0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 1.0)]
+    user = dataclasses.replace(data, trained=((at(0.3), 0.6), (at(0.6), 0.4), (at(0.9), 0.2)))
+    before, names, _ = fit_model(shipped, data, 150, 100, 2, 0.1)
+    after, _, used = fit_model(shipped, data, 150, 100, 2, 0.1, user)
+    rows = [[r[n] for n in names]
+            for r in ({**genome_features(at(w).genome), **features(at(w), data)}
+                      for w in (0.3, 0.9))]
+    assert used == 3
+    thin, wide = before.predict(rows)
+    assert thin < wide
+    thin, wide = after.predict(rows)
+    assert thin > wide
+    # Two results are not enough to refit on.
+    two = dataclasses.replace(data, trained=user.trained[:2])
+    assert fit_model(shipped, data, 150, 100, 2, 0.1, two)[2] == 0
+
+
+def test_the_users_ap50_keeps_its_order_on_the_shipped_scale():
+    moved = on_shipped_scale(np.array([0.9, 0.5, 0.7]), np.array([0.2, 0.3, 0.4]))
+    assert list(np.argsort(moved)) == [1, 2, 0]
+    assert moved.mean() == pytest.approx(0.3) and moved.std() == pytest.approx(np.std([.2, .3, .4]))
+    assert list(on_shipped_scale(np.array([0.5, 0.5]), np.array([0.1, 0.3]))) == [0.2, 0.2]
+
+
+def test_a_search_refuses_the_surrogate_before_its_set_can_rank(monkeypatch):
+    from objectives.proxies import surrogate
+
+    monkeypatch.setattr(surrogate, "load_trained_set", lambda split=None: ())
+    with pytest.raises(ProxyError, match=f"at least {MIN_FIT}"):
+        get_proxy("surrogate").ready()
+    get_proxy("composite").ready()  # most proxies are always ready
 
 
 def test_surrogate_refuses_a_set_too_small_to_rank(data):

@@ -71,6 +71,15 @@ def test_results_are_merged_and_replaced(make_views_study):
     assert "ignored" not in vs.study.user_attrs[f"{trials.RESULT_PREFIX}1"]
 
 
+def test_trained_results_are_the_trained_genomes_with_their_ap50(make_views_study):
+    vs = make_views_study()
+    assert trials.trained_results(vs.study) == ()
+    trials.record_result(vs.study, 1, {"trained": {"ap50": 0.5}})
+    trials.record_result(vs.study, 0, {"trained": {"ap50": None}})  # a failed evaluation
+    trials.record_result(vs.study, 6, {"train_error": "loss nan"})
+    assert trials.trained_results(vs.study) == ((vs.spec, 0.5),)
+
+
 def test_trial_model_refuses_failed_pruned_unknown_and_untrained(make_views_study, tmp_path):
     vs = make_views_study()
     with pytest.raises(UsageError, match=r"trial 4 of study 'search' is failed: RuntimeError"):

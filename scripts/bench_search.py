@@ -12,6 +12,25 @@ command) into a fresh runs directory, then reports:
   lower or equal predicted latency, and within budget, measured on the export).
 
     .venv/bin/python scripts/bench_search.py [--out DIR] [--json FILE] [-- extra search flags]
+
+``--versus-random`` instead judges the search against random search at equal training cost, at
+a user's budget (default stm32h7 at 512 KiB flash / 256 KiB RAM), on each of ``--seeds``:
+
+* the search: ``tinynas search`` with ``--trials`` trials and no training; its top ``--k`` are
+  what ``--train-top K`` would train (``nas.search.finalize.pick``: each fitting baseline's
+  best rival first, then by proxy);
+* the random arm: the first ``--k`` feasible genomes drawn at random (seed + 1000) from the
+  same fitted space the search sampled (the study's recorded space);
+* every seed baseline that fits the budget;
+* all trained with the same fixed recipe (the default: 12 epochs, one thread; fixed epochs
+  rather than a time budget, so the box's load cannot favour one arm), on the same data.
+
+Goal per seed: some searched model beats the random arm's best in AP50 at equal or lower
+predicted latency, and beats every fitting baseline the same way. Resumable: the studies and
+finished trainings in ``--out`` are reused; results go to ``--out/versus_random.json``.
+
+    .venv/bin/python scripts/bench_search.py --versus-random --out /tmp/vs-random \
+        --seeds 1,2 --k 4 --jobs 2 [-- extra search flags, e.g. --proxy composite]
 """
 
 from __future__ import annotations
@@ -104,13 +123,33 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return head + "\n".join(lines)
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs-bench"),
-                        help="runs directory (replaced)")
+                        help="runs directory (replaced, except with --versus-random: reused)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--versus-random", action="store_true",
+                        help="judge the search against random search at equal cost")
+    parser.add_argument("--target", default="stm32h7", help="--versus-random: the board")
+    parser.add_argument("--flash", default="512KiB", help="--versus-random: flash budget")
+    parser.add_argument("--ram", default="256KiB", help="--versus-random: RAM budget")
+    parser.add_argument("--trials", type=int, default=60, help="--versus-random: trials")
+    parser.add_argument("--seeds", default="1,2", help="--versus-random: search seeds")
+    parser.add_argument("--k", type=int, default=4, help="--versus-random: models per arm")
+    parser.add_argument("--jobs", type=int, default=2, help="--versus-random: trainings at once")
+    parser.add_argument("--epochs", type=int,
+                        help="--versus-random: override the recipe's epochs (smoke runs)")
+    parser.add_argument("--data", type=Path, help="--versus-random: dataset (default: demo)")
     parser.add_argument("extra", nargs="*", help="more `tinynas search` flags (after --)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    if args.versus_random:
+        from search_vs_random import versus_random
+
+        return versus_random(args)
     if args.out.exists():
         shutil.rmtree(args.out)
     summary, seconds = run_demo(args.out, args.extra)

@@ -1,0 +1,162 @@
+"""``bench_search.py --versus-random``: the search's top-k against k random genomes of the same
+fitted space and the fitting seed baselines, all trained with one fixed recipe (see
+``bench_search.py`` for the protocol and the goal)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_proxies import finished, run_jobs, train_one  # the scripts folder's own helpers
+
+from estimators.files import atomic_write_json
+from nas.search import trials
+from nas.search.config import SearchConfig
+from nas.search.finalize import pick
+from nas.search.objective import assess
+from nas.search.storage import open_study
+from objectives.data.demo import demo_dataset
+from objectives.train import Recipe
+from search_space.sampling import random_genomes
+from search_space.spec import ModelSpec
+
+STUDY = "versus-random"
+RANDOM_SEED_OFFSET = 1000  # the random arm's draw seed: never the search's own sampler seed
+RANDOM_POOL = 400  # genomes drawn for the random arm; the first k feasible are kept
+
+
+@dataclasses.dataclass(frozen=True)
+class Entrant:
+    name: str
+    arm: str  # "search", "random" or "baseline"
+    spec: ModelSpec
+    latency_ms: float
+    proxy: float | None = None
+
+    def row(self, summary: dict[str, Any] | None) -> dict[str, Any]:
+        return {"name": self.name, "arm": self.arm, "latency_ms": round(self.latency_ms, 2),
+                "proxy": self.proxy, "ap50": summary["ap50"] if summary else None,
+                "map": summary["map"] if summary else None,
+                "genome": self.spec.genome.to_dict() if self.spec.genome else None,
+                "baseline": self.spec.baseline}
+
+
+def run_search(args: argparse.Namespace, seed: int, runs: Path) -> None:
+    """The search of one seed (a rerun of a finished study adds no trials)."""
+    tinynas = Path(sys.executable).with_name("tinynas")
+    cmd = [str(tinynas), "search", "--target", args.target, "--flash", args.flash, "--ram",
+           args.ram, "--trials", str(args.trials), "--seed", str(seed), "--study", STUDY,
+           "--runs-dir", str(runs), "--quiet", "--json", *args.extra]
+    if args.data is not None:
+        cmd += ["--data", str(args.data)]
+    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"tinynas search exited {done.returncode}")
+
+
+def entrants(args: argparse.Namespace, seed: int, runs: Path) -> list[Entrant]:
+    study = open_study(STUDY, None, runs)
+    base_study = open_study(STUDY + ":baselines", None, runs)
+    config = SearchConfig.from_dict(study.user_attrs["tinynas"])
+    baselines = [r for r in trials.rows(base_study) if r.fits and r.latency_ms is not None]
+    chosen = pick(trials.front(study), baselines, args.k)
+    found = [Entrant(f"s{seed}-search-{r.trial}", "search", ModelSpec.from_dict(r.spec or {}),
+                     r.latency_ms or 0.0, r.proxy) for r in chosen]
+    found += [Entrant(f"s{seed}-baseline-{r.baseline}", "baseline",
+                      ModelSpec.from_dict(r.spec or {}), r.latency_ms or 0.0)
+              for r in baselines]
+    return found + random_arm(config, seed, args.k)
+
+
+def random_arm(config: SearchConfig, seed: int, k: int) -> list[Entrant]:
+    """The first ``k`` feasible genomes drawn at random from the study's own fitted space."""
+    target, budgets = config.target_and_budgets()
+    arm = []
+    draws = random_genomes(RANDOM_POOL, seed=seed + RANDOM_SEED_OFFSET,
+                           space=config.search_space())
+    for index, genome in enumerate(draws):
+        spec = ModelSpec(config.num_classes, genome=genome, name=f"random-{index}")
+        assessed = assess(spec, target, budgets, config.latency_budget_ms)
+        if assessed.fits:
+            arm.append(Entrant(f"s{seed}-random-{index}", "random", spec,
+                               assessed.estimate.latency.ms))
+        if len(arm) == k:
+            return arm
+    raise SystemExit(f"only {len(arm)} of {RANDOM_POOL} random genomes fit; lower --k")
+
+
+def beats(winners: list[dict[str, Any]], rival: dict[str, Any]) -> list[str]:
+    """The models of ``winners`` with a higher AP50 than ``rival`` at equal or lower latency."""
+    return [w["name"] for w in winners if w["ap50"] is not None and rival["ap50"] is not None
+            and w["ap50"] > rival["ap50"] and w["latency_ms"] <= rival["latency_ms"]]
+
+
+def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    search = [r for r in rows if r["arm"] == "search"]
+    randoms = [r for r in rows if r["arm"] == "random" and r["ap50"] is not None]
+    best_random = max(randoms, key=lambda r: r["ap50"]) if randoms else None
+    over_random = beats(search, best_random) if best_random else []
+    baselines = {r["name"]: beats(search, r) for r in rows if r["arm"] == "baseline"}
+    best_search = max((r for r in search if r["ap50"] is not None), key=lambda r: r["ap50"],
+                      default=None)
+    return {"best_search": best_search and best_search["name"],
+            "best_random": best_random and best_random["name"],
+            "beats_random_best": over_random, "beats_baselines": baselines,
+            "goal_met": bool(over_random) and all(baselines.values())}
+
+
+def markdown(seed: int, rows: list[dict[str, Any]]) -> str:
+    lines = [f"seed {seed}", "", "| model | arm | predicted latency (ms) | proxy | AP50 | mAP |",
+             "|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["arm"], -(r["ap50"] or 0))):
+        proxy = "-" if r["proxy"] is None else f"{r['proxy']:.4g}"
+        ap = "-" if r["ap50"] is None else f"{100 * r['ap50']:.1f}"
+        mp = "-" if r["map"] is None else f"{100 * r['map']:.1f}"
+        lines.append(f"| {r['name']} | {r['arm']} | {r['latency_ms']:.1f} | {proxy} | {ap} "
+                     f"| {mp} |")
+    return "\n".join(lines)
+
+
+def versus_random(args: argparse.Namespace) -> int:
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    recipe = Recipe(threads=1, workers=0)
+    if args.epochs is not None:
+        recipe = dataclasses.replace(recipe, epochs=args.epochs)
+    data = (args.data or demo_dataset("default")).resolve()
+    out = args.out.resolve()
+    started = time.monotonic()
+    per_seed = {}
+    for seed in seeds:
+        runs = out / f"seed-{seed}"
+        run_search(args, seed, runs)
+        field = entrants(args, seed, runs)
+        tasks = {e.name: (train_one, (e.spec.to_dict(), str(data), str(runs / "train" / e.name),
+                                      recipe.to_dict()))
+                 for e in field if finished(runs / "train" / e.name) is None}
+        run_jobs(args.jobs, tasks, "train")
+        rows = [e.row(finished(runs / "train" / e.name)) for e in field]
+        per_seed[seed] = {"rows": rows, **verdict(rows)}
+        print(markdown(seed, rows) + "\n", flush=True)
+    result = {"date": datetime.date.today().isoformat(),
+              "command": " ".join(["scripts/bench_search.py", *sys.argv[1:]]),
+              "cores": os.cpu_count(), "wall_s": round(time.monotonic() - started, 1),
+              "target": args.target, "flash": args.flash, "ram": args.ram,
+              "trials": args.trials, "k": args.k, "extra": args.extra,
+              "recipe": recipe.to_dict(), "data": str(data), "seeds": per_seed,
+              "goal_met": all(s["goal_met"] for s in per_seed.values())}
+    atomic_write_json(out / "versus_random.json", result, indent=2)
+    if args.json:
+        atomic_write_json(args.json, result, indent=2)
+    print(json.dumps({k: v for k, v in result.items() if k != "seeds"}
+                     | {"verdicts": {s: {k: v for k, v in r.items() if k != "rows"}
+                                     for s, r in per_seed.items()}}, indent=2))
+    return 0 if result["goal_met"] else 1

@@ -129,7 +129,7 @@ def _print(report: list[dict[str, Any]], detectors: list[dict[str, Any]]) -> Non
               f"{m['activation_offset']:+.0f} B; code = {m['code_base']:.0f} + "
               f"{m['code_per_layer']:.1f}/layer + {m['code_per_channel']:.2f}/channel B; "
               f"runtime RAM = {m['runtime_ram_base']:.0f} + {m['runtime_ram_per_layer']:.1f}"
-              "/layer B")
+              f"/layer + {m['runtime_ram_per_merge']:.0f}/merge B")
     print("\n## ST SSD MobileNet v1 0.25 (rebuilt), predicted\n")
     print("| network | version | activations KiB (band) | weights KiB | code KiB "
           "| runtime RAM KiB |")

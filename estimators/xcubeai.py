@@ -10,7 +10,10 @@ that are not known on ST's published runs (``published_device_runs.csv``):
   neither owns a buffer. The model therefore never depends on PAD ops being in the graph.
 * **Inputs and outputs in the activations buffer** (``--allocate-inputs`` /
   ``--allocate-outputs``, the defaults of both releases): the input tensor is a live buffer
-  of the plan like any other.
+  of the plan like any other. A QUANTIZE in front (a uint8 input, as in ST's zoo files) is a
+  conversion layer with its own output buffer, so the input counts twice while it runs.
+* **Concatenation in place.** Each input of a CONCATENATION that nothing else reads is
+  written into its slice of the output, which is live from the first slice's producer on.
 * **Overlapping buffers.** When a layer is the last reader of its input, the output may be
   placed over it: a depthwise convolution writes each output row after reading the rows it
   needs, a 1x1 convolution each pixel after reading it. ``overlap_depthwise`` and

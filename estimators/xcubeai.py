@@ -10,7 +10,10 @@ that are not known on ST's published runs (``published_device_runs.csv``):
   neither owns a buffer. The model therefore never depends on PAD ops being in the graph.
 * **Inputs and outputs in the activations buffer** (``--allocate-inputs`` /
   ``--allocate-outputs``, the defaults of both releases): the input tensor is a live buffer
-  of the plan like any other.
+  of the plan like any other. A QUANTIZE in front (a uint8 input, as in ST's zoo files) is a
+  conversion layer with its own output buffer, so the input counts twice while it runs.
+* **Concatenation in place.** Each input of a CONCATENATION that nothing else reads is
+  written into its slice of the output, which is live from the first slice's producer on.
 * **Overlapping buffers.** When a layer is the last reader of its input, the output may be
   placed over it: a depthwise convolution writes each output row after reading the rows it
   needs, a 1x1 convolution each pixel after reading it. ``overlap_depthwise`` and
@@ -47,6 +50,7 @@ from typing import Any
 
 from estimators.deploy import (
     BIAS,
+    CONCATENATION,
     CONV_2D,
     DEPTHWISE_CONV_2D,
     FC_PER_CHANNEL,
@@ -89,8 +93,12 @@ class Layer:
     inputs: int = 1
 
 
-def layers(graph: DeployedGraph) -> list[Layer]:
-    """The fused layers in execution order, PADs and RESHAPEs folded away."""
+Step = tuple[Any, list[int], int]  # op, its data inputs, its output
+
+
+def _fold_views(graph: DeployedGraph) -> tuple[list[Step], dict[int, int]]:
+    """The ops that own a buffer, each with its data inputs and output, PADs and RESHAPEs
+    folded into the tensor they read; and tensor -> the buffer it is a view of."""
     alias: dict[int, int] = {}
 
     def root(t: int) -> int:
@@ -98,32 +106,61 @@ def layers(graph: DeployedGraph) -> list[Layer]:
             t = alias[t]
         return t
 
-    steps: list[tuple[Any, list[int], int]] = []
+    steps: list[Step] = []
     for op in graph.ops:
         data = [root(t) for t in graph.activation_inputs(op)]
         if op.kind in _VIEWS and data:
             alias[op.output] = data[0]
             continue
         steps.append((op, data, op.output))
-    first = dict.fromkeys((root(t) for t in graph.inputs), 0)
+    return steps, {t: root(t) for t in (*graph.inputs, *graph.outputs)}
+
+
+def concat_slices(steps: list[Step], outer: set[int]) -> dict[int, int]:
+    """Tensor -> the CONCATENATION output it is written into directly.
+
+    X-CUBE-AI writes each input of a concatenation straight into its slice of the output
+    buffer when that input has no other reader (and is not the network's input): the inputs
+    then own no buffer, and the output is live from the first slice's producer on."""
+    readers: dict[int, int] = {}
+    for _, data, _ in steps:
+        for t in data:
+            readers[t] = readers.get(t, 0) + 1
+    return {t: out for op, data, out in steps if op.kind == CONCATENATION
+            for t in data if readers[t] == 1 and t not in outer}
+
+
+def layers(graph: DeployedGraph) -> list[Layer]:
+    """The fused layers in execution order, PADs and RESHAPEs folded away, concatenation
+    inputs written in place into their output."""
+    steps, roots = _fold_views(graph)
+    into = concat_slices(steps, set(roots.values()))
+
+    def size(t: int) -> int:
+        return 0 if t in into else graph.nbytes(t)
+
+    first = dict.fromkeys((roots[t] for t in graph.inputs), 0)
     last = dict(first)
     for i, (_, data, out) in enumerate(steps):
         for t in data:
             last[t] = i
-        first[out] = last[out] = i
+        first.setdefault(out, i)  # a concatenation is live from its first slice on
+        if out in into:
+            first.setdefault(into[out], i)
+        last[out] = i
     for t in graph.outputs:
-        last[root(t)] = max(len(steps) - 1, 0)
+        last[roots[t]] = max(len(steps) - 1, 0)
     delta = [0] * (len(steps) + 1)
     for t, start in first.items():
-        delta[start] += graph.nbytes(t)
-        delta[last[t] + 1] -= graph.nbytes(t)
+        delta[start] += size(t)
+        delta[last[t] + 1] -= size(t)
     found, running = [], 0
     for i, (op, data, out) in enumerate(steps):
         running += delta[i]
         x = data[0] if data else out
-        live = running - graph.nbytes(out) - (graph.nbytes(x) if x != out else 0)
+        live = running - size(out) - (size(x) if x != out else 0)
         weight = graph.tensors[op.inputs[1]].shape if op.kind == CONV_2D else ()
-        found.append(Layer(op.kind, graph.nbytes(x) if data else 0, graph.nbytes(out), live,
+        found.append(Layer(op.kind, size(x) if data else 0, size(out), live,
                            last.get(x) == i and bool(data),
                            pointwise=len(weight) == 4 and weight[1] == weight[2] == 1,
                            inputs=len(data)))

@@ -3,6 +3,11 @@
 Pure: it takes :class:`estimators.xcubeai.Features` and the published bytes of each run, so
 the caller (``scripts/bench_xcubeai.py``) decides where the runs and their graphs come from.
 
+* the graphs: ST's model-zoo files take a uint8 image and give float32 scores (their
+  READMEs), so X-CUBE-AI runs a conversion layer (uint8 -> int8) whose output is a second
+  input-sized buffer beside the input it reads; :func:`with_uint8_input` adds that layer to
+  our rebuilt graph so the fit sees the file ST measured (our own exports are int8 in and
+  out and need none; a user's uint8 file carries its QUANTIZE op, which the model reads);
 * activations: a grid over the two overlap fractions (0, 0.1, ..., 1), and for each point
   ``scale`` and ``offset`` by least squares on relative error; the grid point with the
   smallest in-sample relative RMS wins;
@@ -17,13 +22,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import nnls
 
+from estimators.deploy import ACTIVATION, DeployedGraph, DeployedOp, DTensor
 from estimators.xcubeai import FIGURES, Features, XCubeAIModel, activation_peak
 
+QUANTIZE = "QUANTIZE"
 _GRID = tuple(i / 10 for i in range(11))
 # Fewer rows than this and a leave-one-out error means little.
 MIN_ROWS = 4
@@ -31,6 +38,16 @@ MIN_ROWS = 4
 
 class XCubeAIFitError(ValueError):
     """Too few or unusable rows to fit."""
+
+
+def with_uint8_input(graph: DeployedGraph) -> DeployedGraph:
+    """``graph`` behind a QUANTIZE from a uint8 input of the same shape (the interface of
+    ST's model-zoo files, whose published figures are fitted on)."""
+    (old,) = graph.inputs
+    raw = DTensor(len(graph.tensors), "input_uint8", graph.tensors[old].shape, ACTIVATION, 1)
+    convert = DeployedOp(QUANTIZE, "input_conversion", (raw.id,), old)
+    return replace(graph, tensors=(*graph.tensors, raw), ops=(convert, *graph.ops),
+                   inputs=(raw.id,))
 
 
 @dataclass(frozen=True)

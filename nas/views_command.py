@@ -273,6 +273,7 @@ def show_table(data: dict[str, Any], row: TrialRow) -> Table:
         ("RAM (est.) / budget", _with_budget(row.ram_bytes, row.budget("ram"))),
         (".tflite / arena (est.)", f"{_size(est.get('tflite_bytes_estimated'))} / "
                                    f"{_size(est.get('arena_bytes_estimated'))}"),
+        *_memory_lines(est),
         ("constraints", ", ".join(_margin(k, v) for k, v in row.constraints.items()) or "-"),
         ("fits", fits_text(row.fits)),
     ]
@@ -282,6 +283,20 @@ def show_table(data: dict[str, Any], row: TrialRow) -> Table:
     for what, value in lines:
         table.add_row(what, value)
     return table
+
+
+_MEMORY_FIGURES = (("activations", "activation_ram"), ("runtime RAM", "runtime_ram"),
+                   ("weights", "weights_flash"), ("code flash", "code_flash"))
+
+
+def _memory_lines(est: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The runtime's four memory figures (point and band) the flash / RAM totals add at the
+    high end; trials recorded before they were stored have none."""
+    if "activation_ram_bytes" not in est:
+        return []
+    return [(f"{label} (band)", f"{_size(est[f'{key}_bytes'])} "
+             f"({_size(est[f'{key}_bytes_low'])} - {_size(est[f'{key}_bytes_high'])})")
+            for label, key in _MEMORY_FIGURES] + [("memory model", est.get("memory_model"))]
 
 
 def _margin(key: str, value: float) -> str:

@@ -5,7 +5,9 @@ For every STM32H747 row of ``estimators/data/published_device_runs.csv`` with me
 baseline (``search_space.baselines.baseline_for_row``), deployed, and the model of that tool
 version predicts its activations, weights, code flash and runtime RAM: fitted on all rows and
 leave-one-out (refitted without the row). ``--write`` saves the coefficients and bands to
-``estimators/data/xcubeai_memory.json`` (what ``tinynas`` ships). The rebuilt ST SSD detectors
+``estimators/data/xcubeai_memory.json`` (what ``tinynas`` ships). Each rebuilt network gets
+the zoo file's uint8 input and its conversion layer (``with_uint8_input``), as ST measured
+it. The rebuilt ST SSD detectors
 (``ssd-mbv1-0.25-*``) are predicted too, for comparison with ST's object-detection tables.
 
 Goal (issue 16): leave-one-out within 5% on activations and weights on every row.
@@ -32,7 +34,7 @@ DETECTORS = ("ssd-mbv1-0.25-192", "ssd-mbv1-0.25-224", "ssd-mbv1-0.25-256")
 def _runs(version: str) -> list[Any]:
     from estimators.deploy import deployed
     from estimators.xcubeai import DATA_PATH, Features
-    from estimators.xcubeai_fit import Run
+    from estimators.xcubeai_fit import Run, with_uint8_input
     from search_space.baselines import baseline_for_row, get_baseline
 
     path = DATA_PATH.parent / "published_device_runs.csv"
@@ -45,7 +47,9 @@ def _runs(version: str) -> list[Any]:
             if name is None:
                 continue
             if name not in cache:
-                cache[name] = Features.of(deployed(get_baseline(name).graph))
+                # ST measured its zoo file: uint8 in, so a conversion layer in front.
+                graph = with_uint8_input(deployed(get_baseline(name).graph))
+                cache[name] = Features.of(graph)
             published = {f: float(row[c]) * KIB for f, c in _COLUMNS.items() if row[c]}
             runs.append(Run(name, cache[name], published))
     return runs
@@ -54,11 +58,13 @@ def _runs(version: str) -> list[Any]:
 def _detectors(models: dict[str, Any]) -> list[dict[str, Any]]:
     from estimators.deploy import deployed
     from estimators.xcubeai import xcubeai_memory
+    from estimators.xcubeai_fit import with_uint8_input
     from search_space.baselines import get_baseline
 
     rows = []
     for name in DETECTORS:
-        graph = deployed(get_baseline(name).graph)
+        # ST's detector files take a uint8 image too.
+        graph = with_uint8_input(deployed(get_baseline(name).graph))
         for version, model in models.items():
             mem = xcubeai_memory(graph, model=model)
             rows.append({"name": name, "version": version, **mem.to_dict()})
@@ -123,7 +129,7 @@ def _print(report: list[dict[str, Any]], detectors: list[dict[str, Any]]) -> Non
               f"{m['activation_offset']:+.0f} B; code = {m['code_base']:.0f} + "
               f"{m['code_per_layer']:.1f}/layer + {m['code_per_channel']:.2f}/channel B; "
               f"runtime RAM = {m['runtime_ram_base']:.0f} + {m['runtime_ram_per_layer']:.1f}"
-              "/layer B")
+              f"/layer + {m['runtime_ram_per_merge']:.0f}/merge B")
     print("\n## ST SSD MobileNet v1 0.25 (rebuilt), predicted\n")
     print("| network | version | activations KiB (band) | weights KiB | code KiB "
           "| runtime RAM KiB |")

@@ -183,7 +183,6 @@ def sizes(request: ExportRequest, tflite_bytes: int, arena_head: int, arena_tota
     file_estimate = flash_file_bytes(dep, offline_plan=request.offline_plan)
     tail = TAIL_HOST64 if request.target.pointer_bytes == 8 else TAIL_MCU32
     arena_target = arena_head + tail_bytes(dep, tail)
-    runtime = request.target.runtime
     # TFLM: the file + runtime code, the measured arena (board tail) + runtime RAM. X-CUBE-AI:
     # its model on the graph the file was checked to hold, at the bands' high ends.
     memory, memory_model = memory_figures(dep, request.target, tflite_bytes, arena_target)
@@ -197,8 +196,9 @@ def sizes(request: ExportRequest, tflite_bytes: int, arena_head: int, arena_tota
         "arena_bytes_estimated": arena_host,
         "arena_bytes_rel_error": _rel(arena_host, arena_total),
         "arena_bytes_estimated_target": arena_target,
-        "runtime_code_flash_bytes": runtime.code_flash_bytes,
-        "runtime_ram_bytes": runtime.ram_bytes,
+        # The runtime's own figures: fixed for TFLM, the X-CUBE-AI model's for this graph.
+        "runtime_code_flash_bytes": memory["code_flash"].bytes,
+        "runtime_ram_bytes": memory["runtime_ram"].bytes,
         "flash_bytes_total": flash_total, "ram_bytes_total": ram_total,
         "flash_budget": request.budgets.flash_bytes, "ram_budget": request.budgets.ram_bytes,
         "fits": not found, "violations": list(found),

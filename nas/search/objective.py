@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 
 from estimators.estimate import Budgets, Estimate, estimate
 from estimators.targets import Target
+from estimators.xcubeai import figures_dict
 from nas.search.config import SearchConfig
 from nas.search.queue import FAIL_REASON, Heartbeat
 from objectives.proxies import AccuracyProxy, ProxyData, ProxyOutOfTime, ProxyPruned, get_proxy
@@ -79,6 +80,9 @@ def estimate_attr(spec: ModelSpec, assessed: Assessment) -> dict[str, Any]:
         "head": genome.head.kind if genome is not None else None,
         "block_mix": block_mix(spec), "fits": assessed.fits,
         "violations": list(assessed.violations),
+        # The runtime's four memory figures with their bands (flash / RAM above are their
+        # high-end sums): on xcubeai the X-CUBE-AI model's, on TFLM the arena plan's parts.
+        "memory_model": est.memory_model, **figures_dict(est.memory),
     }
 
 

@@ -153,3 +153,19 @@ def test_baseline_model_and_long_class_list():
     assert "baseline `etn-w0.35-ssdlite`" in md
     assert "`c19` and 5 more" in md and "`c20`" not in md
     assert "`logits` (1, 178, 26)" in md
+
+
+def test_xcubeai_card_shows_the_models_code_and_runtime_ram_not_the_fixed_bound():
+    """On xcubeai the runtime rows are the X-CUBE-AI model's figures for this network (what
+    the totals add), not the 112 KiB / 32 KiB upper bound the runtime record carries."""
+    figures = {}
+    for key, value in (("activation_ram", 40_960), ("weights_flash", 30_720),
+                       ("code_flash", 51_200), ("runtime_ram", 2_048)):
+        figures |= {f"{key}_bytes": value, f"{key}_bytes_low": value - 1024,
+                    f"{key}_bytes_high": value + 1024}
+    md = render_markdown(_result(runtime="xcubeai", runtime_code_flash_bytes=114_688,
+                                 memory_model="X-CUBE-AI model (STEdgeAI Core 3.0.0)",
+                                 **figures))
+    assert _row(md, "Code flash (runtime)")[1:3] == ["50.00 KiB", "estimated"]
+    assert _row(md, "Runtime RAM")[1:3] == ["2.00 KiB", "estimated"]
+    assert "112.00 KiB" not in md

@@ -161,3 +161,28 @@ def test_export_of_a_trial_is_judged_on_the_study_board(make_views_study):
     plain = argparse.Namespace(target=None, runtime=None, clock=None, flash=None, ram=None)
     assert _study_target(plain, None) is None
     assert plain.target == "stm32h7" and plain.flash is None
+
+
+def test_trial_stores_and_shows_the_runtimes_four_memory_figures(make_views_study, cli):
+    """What the objective records for a trial on stm32h7 (xcubeai) carries the X-CUBE-AI
+    model's four figures with their bands, and ``show`` prints them."""
+    from estimators.estimate import Budgets
+    from estimators.targets import get_target
+    from nas.search.objective import assess, estimate_attr
+
+    vs = make_views_study()
+    target = get_target("stm32h7")
+    assessed = assess(vs.spec, target, Budgets.for_target(target), None)
+    attr = estimate_attr(vs.spec, assessed)
+    assert attr["memory_model"].startswith("X-CUBE-AI")
+    for f in ("activation_ram", "weights_flash", "code_flash", "runtime_ram"):
+        assert attr[f"{f}_bytes_low"] <= attr[f"{f}_bytes"] <= attr[f"{f}_bytes_high"], f
+    assert attr["ram_bytes"] == attr["activation_ram_bytes_high"] + attr["runtime_ram_bytes_high"]
+    trial = vs.study.ask()  # recorded as the objective does (spec, genome, estimate)
+    for key, value in (("spec", vs.spec.to_dict()), ("genome", vs.spec.genome.to_dict()),
+                       ("estimate", attr), ("proxy", 0.7)):
+        trial.set_user_attr(key, value)
+    vs.study.tell(trial, [0.7, attr["latency_ms"]])
+    code, stdout, _ = cli("show", "--trial", str(trial.number), *vs.args())
+    assert code == 0 and "activations (band)" in stdout and "code flash (band)" in stdout
+    assert "X-CUBE-AI" in stdout

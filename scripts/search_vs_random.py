@@ -156,7 +156,7 @@ def versus_random(args: argparse.Namespace) -> int:
     atomic_write_json(out / "versus_random.json", result, indent=2)
     if args.json:
         atomic_write_json(args.json, result, indent=2)
-    print(json.dumps({k: v for k, v in result.items() if k != "seeds"}
+    print(json.dumps({k: v for k, v in result.items() if k not in ("seeds", "recipe")}
                      | {"verdicts": {s: {k: v for k, v in r.items() if k != "rows"}
                                      for s, r in per_seed.items()}}, indent=2))
     return 0 if result["goal_met"] else 1

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_search.py"
 
@@ -48,3 +53,59 @@ def test_markdown_has_one_line_per_model():
                             _row("s", "searched", None, 90.0)])
     lines = table.splitlines()
     assert len(lines) == 4 and "| base | baseline | 150.0 (135.0-165.0) | 40.0 / - |" in lines[2]
+
+
+def _vs_module() -> ModuleType:
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("search_vs_random",
+                                                      SCRIPT.parent / "search_vs_random.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["search_vs_random"] = module  # its dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+
+
+def _entry(name: str, arm: str, ap50: float | None, latency: float) -> dict[str, Any]:
+    return {"name": name, "arm": arm, "ap50": ap50, "latency_ms": latency, "proxy": None,
+            "map": None}
+
+
+def test_the_search_must_beat_the_random_best_and_every_baseline_at_no_more_latency():
+    vs = _vs_module()
+    rows = [_entry("r1", "random", 0.40, 50.0), _entry("r2", "random", 0.30, 20.0),
+            _entry("b", "baseline", 0.20, 150.0),
+            _entry("s1", "search", 0.45, 60.0),   # better than r1 but slower: no
+            _entry("s2", "search", 0.41, 50.0)]   # better at equal latency: yes
+    found = vs.verdict(rows)
+    assert found["best_random"] == "r1" and found["best_search"] == "s1"
+    assert found["beats_random_best"] == ["s2"]
+    assert found["beats_baselines"] == {"b": ["s1", "s2"]} and found["goal_met"]
+    assert not vs.verdict(rows[:4])["goal_met"]
+    untrained = [*rows[:3], _entry("s3", "search", None, 10.0)]
+    assert vs.verdict(untrained)["beats_baselines"] == {"b": []}
+
+
+@pytest.mark.slow
+def test_versus_random_runs_both_arms_end_to_end(tmp_path):
+    from objectives.data.demo import DemoConfig, write_demo
+
+    data = write_demo(tmp_path / "demo", DemoConfig(num_train=16, num_val=8, image_size=128))
+    out = tmp_path / "vs"
+    command = [sys.executable, str(SCRIPT), "--versus-random", "--out", str(out),
+               "--seeds", "1", "--k", "1", "--trials", "6", "--epochs", "1", "--jobs", "1",
+               "--data", str(data), "--", "--proxy", "params"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    assert done.returncode in (0, 1), done.stderr
+    result = json.loads((out / "versus_random.json").read_text())
+    rows = result["seeds"]["1"]["rows"]
+    assert {r["arm"] for r in rows} >= {"search", "random"}
+    assert all(r["ap50"] is not None for r in rows)  # every entrant trained and evaluated
+    assert result["goal_met"] == (done.returncode == 0)
+    # A rerun reuses the study and the finished trainings.
+    again = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    assert "train s1-" in done.stderr and "train s1-" not in again.stderr
+    assert json.loads((out / "versus_random.json").read_text())["seeds"]["1"]["rows"] == rows

@@ -36,8 +36,11 @@ from estimators.deploy import (
     DeployedGraph,
 )
 from estimators.latency.features import (
+    CONV,
+    DEPTHWISE,
     FEATURES,
     INDEX,
+    OTHER,
     Kernel,
     activation_inputs,
     kernel_terms,
@@ -49,6 +52,15 @@ KINDS: tuple[str, ...] = (
     "depthwise.large", "add", "maxpool", "avgpool", "fc", "activation", "other",
 )
 KIND_INDEX = {name: i for i, name in enumerate(KINDS)}
+# The host feature group (``features.GROUPS``) each kind's kernels are priced in. A kind with no
+# kernel row of its own falls back on the shared weight; how far that can miss is measured on
+# the kernel rows of the same group left out (``fit.fit_kinds``): a dense spatial convolution
+# is judged by the other convolutions, data movement by add, pooling and activations.
+KIND_GROUP: dict[str, str] = {
+    "pointwise.narrow": CONV, "pointwise.wide": CONV, "conv.stem": CONV, "conv.dense": CONV,
+    "fc": CONV, "depthwise.3x3": DEPTHWISE, "depthwise.large": DEPTHWISE, "add": OTHER,
+    "maxpool": OTHER, "avgpool": OTHER, "activation": OTHER, "other": OTHER,
+}
 WIDE_INPUT = 32
 STEM_INPUT = 4
 _POOLS = {MAX_POOL_2D: "maxpool", AVERAGE_POOL_2D: "avgpool", MEAN: "avgpool"}
@@ -70,6 +82,11 @@ def kind_of(op: str, kernel: int, in_channels: int) -> str:
     if op in (RELU, RELU6):
         return "activation"
     return "other"
+
+
+def kinds_in(matrix: np.ndarray) -> set[str]:
+    """The kinds a kind matrix has kernels of (any feature non-zero)."""
+    return {KINDS[i] for i in np.flatnonzero(np.abs(matrix).sum(axis=1) > 0)}
 
 
 def _matrix(found: list[tuple[str, dict[str, float]]], invoke: bool) -> np.ndarray:

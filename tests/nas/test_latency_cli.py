@@ -95,7 +95,7 @@ def test_targets_json_has_latency_calibration(cli):
         esp = rows[name]["latency"][0]
         assert esp["runtime"] == "tflm-esp-nn" and esp["thin_data"] and esp["rows"] == 11
         assert "kernel-aware" in esp["method"]
-        assert set(esp["kind_ranges"]) == {"conv.dense", "other"}
+        assert set(esp["kind_ranges"]) == {"conv.dense", "depthwise.large", "other"}
     h7 = rows["stm32h7"]["latency"][0]
     assert h7["runtime"] == "xcubeai" and h7["rows"] >= 8 and not h7["thin_data"]
 

@@ -52,11 +52,21 @@ HOST = shipped_host_models()["tflm"]
     (CONV_2D, 1, 16, "pointwise.narrow"), (CONV_2D, 1, 32, "pointwise.wide"),
     (CONV_2D, 3, 3, "conv.stem"), (CONV_2D, 3, 1, "conv.stem"), (CONV_2D, 3, 16, "conv.dense"),
     (DEPTHWISE_CONV_2D, 3, 64, "depthwise.3x3"), (DEPTHWISE_CONV_2D, 5, 64, "depthwise.large"),
+    (DEPTHWISE_CONV_2D, 7, 64, "depthwise.large"),
     (ADD, 1, 8, "add"), (MAX_POOL_2D, 3, 8, "maxpool"), (AVERAGE_POOL_2D, 3, 8, "avgpool"),
     (MEAN, 1, 8, "avgpool"), (FULLY_CONNECTED, 1, 8, "fc"), (RELU6, 1, 8, "activation"),
     (RESHAPE, 1, 8, "other")])
 def test_kind_of(op, k, cin, kind):
-    assert kind_of(op, k, cin) == kind
+    assert kind_of(op, k, cin) == kind == kind_of(op, k, cin, cin)
+
+
+def test_a_channel_multiplier_is_a_kind_of_its_own():
+    """esp-nn runs depthwise kernels with a channel multiplier on other code paths; the
+    table's 5x5 row (4 -> 32 channels) is one of them, not a 5x5 kernel of a search."""
+    assert kind_of(DEPTHWISE_CONV_2D, 5, 4, 32) == "depthwise.mult"
+    assert kind_of(DEPTHWISE_CONV_2D, 3, 4, 8) == "depthwise.mult"
+    five = Kernel(DEPTHWISE_CONV_2D, (1, 12, 12, 4), (1, 12, 12, 32), 5, 1, 115200)
+    assert kinds_in(kind_matrix([five], invoke=False)) == {"depthwise.mult"}
 
 
 @pytest.mark.parametrize("name", ["person-det-mbv1-0.25-96x1", "etn-w0.35-ssdlite"])
@@ -187,9 +197,11 @@ def test_shipped_esp_nn_boards_are_kernel_aware_and_thin(target, run_ms):
     assert acc["band_holds"] == 11 and all(r["inside_band"] for r in acc["per_row"])
     run = next(r for r in acc["per_row"] if r["whole"])
     assert run["measured_ms"] == run_ms and run["inside_strict_band"]
-    # no kernel row for dense spatial convolutions nor data movement: their own ranges
-    assert set(model.kind_ranges) == {"conv.dense", "other"}
+    # no kernel row for dense spatial convolutions, multiplier-1 5x5 depthwise (the table's
+    # 5x5 row has a channel multiplier) nor data movement: their group's ranges
+    assert set(model.kind_ranges) == {"conv.dense", "depthwise.large", "other"}
     assert model.kind_ranges["conv.dense"] == tuple(acc["group_ranges"]["conv"])
+    assert model.kind_ranges["depthwise.large"] == tuple(acc["group_ranges"]["depthwise"])
     # TFLM's reference kernels keep one factor: esp-nn's table does not time them
     for key in (("esp32", "tflm-ref"), ("esp32s3", "tflm-ref")):
         assert shipped_board_models()[key].kind_weights is None

@@ -286,10 +286,11 @@ def host_identity(host: HostModel, method: str) -> LatencyModel:
 # -- kernel-aware boards: a weight per kernel kind ---------------------------------------------
 
 # How far one kind's weight may stray from the shared one before the fit pays for it: a
-# log-normal prior of this spread (20x, wider than the 12x the ESP32-S3 weights span) lets
+# log-normal prior of this spread (20x; the ESP32-S3 weights span 15x, the ESP32's 7x) lets
 # every kind with a row of its own follow it, while a kind with no row (or its row left out)
-# falls back on the shared weight, i.e. on what the other rows say. 10x gave the kernel rows
-# up to +33% in the fit, 100x moved the whole-model run's leave-one-out error from +7% to +10%.
+# falls back on the shared weight, i.e. on what the other rows say. On the graphs before
+# issue 15, 10x gave the kernel rows up to +33% in the fit and 100x moved the S3 whole-model
+# run's leave-one-out error from +7% to +10%.
 KIND_PRIOR = math.log(20.0)
 # The kernel table's "External" rows ran with their data in PSRAM (behind a 64 KB data cache),
 # the whole-model runs from internal RAM: one factor on the external rows, fitted, with a

@@ -40,6 +40,8 @@ def latency_calibration(target: Target) -> list[dict[str, Any]]:
         found.append({"runtime": runtime.name, "rows": model.rows, "thin_data": model.thin,
                       "error_low": model.error_range[0], "error_high": model.error_range[1],
                       "clock_mhz": model.clock_mhz, "method": model.method,
+                      "kind_ranges": None if model.kind_ranges is None else
+                      {k: list(r) for k, r in model.kind_ranges.items()},
                       "environment": host.environment,
                       "environment_match": True if machine is None else machine.match})
     return found

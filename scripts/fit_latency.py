@@ -18,13 +18,14 @@ of our baselines) -> one :class:`LatencyModel` per (target, runtime) -> ``latenc
   ratio's range implied by that table's cycles-per-MAC ranges.
 * esp32s3 / tflm-esp-nn: kernel-aware (``estimators.latency.kinds``): one weight per kernel
   kind on the host TFLM cost of that kind, fitted jointly on esp-nn's kernel table
-  (``esp_nn_kernels.csv``; its PSRAM rows with a fitted factor) and the published
-  whole-model run (``fit.fit_kinds``); band from leave-one-out (see there).
-* esp32 / tflm-esp-nn, tflm-ref on both: one published run per runtime (person detection):
-  one scale factor on the host TFLM prediction; its band is what one-run scale fits do on the
-  STM32H7 rows. (esp-nn's table is for the ESP32-S3 only, and its ANSI C column is not TFLM's
-  reference kernels: the person-detection run is 173x its host TFLM time with reference
-  kernels, the table's ANSI C kernels 16-66x theirs.)
+  (``esp_nn_kernels.csv``, optimised column; its PSRAM rows with a fitted factor) and the
+  published whole-model run (``fit.fit_kinds``); band from leave-one-out (see there).
+* esp32 / tflm-esp-nn: kernel-aware the same way on the table's ANSI C column: esp-nn gives
+  the ESP32 (no vector unit) C code, which that column times on the S3 (``KERNEL_AWARE``).
+* esp32s3 / tflm-ref, esp32 / tflm-ref: one published run each (person detection): one scale
+  factor on the host TFLM prediction; its band is what one-run scale fits do on the STM32H7
+  rows. (esp-nn's ANSI C column is not TFLM's reference kernels: the person-detection run is
+  173x its host TFLM time with reference kernels, the table's ANSI C kernels 7-66x theirs.)
 
     .venv/bin/python scripts/fit_latency.py [--runs estimators/data/latency_host_runs.csv]
         [--write] [--json]
@@ -101,8 +102,8 @@ def fit_boards(host: Any) -> list[Any]:
     for r in rows:
         if r.target == "stm32h7":
             continue
-        if (r.target, r.runtime) == KERNEL_AWARE:
-            models.append(kernel_aware_board(host, rows, one_run))
+        if (r.target, r.runtime) in KERNEL_AWARE:
+            models.append(kernel_aware_board(host, rows, one_run, (r.target, r.runtime)))
             continue
         method = (f"one published run ({r.source}: {r.baseline}, {r.ms:g} ms): one scale on "
                   "the host TFLM prediction; band = the range of one-run scale fits on the "
@@ -112,46 +113,71 @@ def fit_boards(host: Any) -> list[Any]:
     return models
 
 
-KERNEL_AWARE = ("esp32s3", "tflm-esp-nn")
+# Kernel-aware boards and the column of esp-nn's ESP32-S3 kernel table each is fitted on: the
+# S3 runs esp-nn's vector code ("optimized"); the ESP32 has no vector unit and esp-nn gives it
+# C code (esp_nn_generic_opt.h: conv and depthwise in C with 4-way unrolled inner loops,
+# everything else the ANSI C functions), so it is fitted on the table's ANSI C column, timed on
+# the S3's LX7, assuming the ESP32's LX6 runs that C code in about as many cycles.
+KERNEL_AWARE = {("esp32s3", "tflm-esp-nn"): True, ("esp32", "tflm-esp-nn"): False}
 ESP_METHOD = (
     "kernel-aware: one weight per kernel kind on the host TFLM cost of its kernels, fitted "
     "jointly (scipy least squares on log error, a 20x prior around one shared weight) on the "
-    "{kernels} kernels of esp-nn's ESP32-S3 table and {runs} published whole-model run(s) "
-    "({names}); the table's PSRAM ('External') rows carry a fitted factor x{psram:.2f}. "
-    "Band: leave-one-out of the whole-model runs, their shift when any kernel row is left out, "
-    "the host model's range and the one-run scale range on the STM32H7 runs. Thin data: "
-    "check on your board (tinynas calibrate)")
+    "{kernels} kernels of esp-nn's ESP32-S3 table ({column}) and {runs} published whole-model "
+    "run(s) ({names}); the table's PSRAM ('External') rows carry a fitted factor x{psram:.2f}."
+    "{assumption} Band: leave-one-out of the whole-model runs, their shift when any kernel row "
+    "is left out, the host model's range and the one-run scale range on the STM32H7 runs; "
+    "the share in a kind with no kernel row ({unseen}) carries the leave-one-out range of its "
+    "group's kernel rows. Thin data: check on your board (tinynas calibrate)")
+ESP32_ASSUMPTION = (
+    " The ESP32 runs esp-nn's C code (no vector unit), which the table's ANSI C column times "
+    "on the S3: assumed to take about as many cycles on the ESP32's LX6 as on the S3's LX7.")
 
 
-def kernel_aware_board(host: Any, runs: list[Any], one_run: tuple[float, float]) -> Any:
-    """The ESP32-S3 / ESP-NN board from esp-nn's kernel table and the whole-model runs."""
-    from estimators.latency.fit import ErrorSummary, fit_kinds
+def kernel_aware_board(host: Any, runs: list[Any], one_run: tuple[float, float],
+                       key: tuple[str, str]) -> Any:
+    """An ESP board (``key``: target, runtime) from esp-nn's kernel table and its whole-model
+    runs; ``KERNEL_AWARE`` says which column of the table."""
+    from estimators.latency.fit import fit_kinds
     from estimators.latency.predictor import LatencyModel
     from nas.calibrate.published import REFERENCE_CLOCK, kernel_timings
 
-    target, runtime = KERNEL_AWARE
+    optimized = KERNEL_AWARE[key]
     kernels = [k for k in kernel_timings() if k.chip == "ESP32-S3"]
-    whole = [r for r in runs if (r.target, r.runtime) == KERNEL_AWARE]
-    rows = [k.kind_row() for k in kernels] + [r.kind_row() for r in whole]
+    whole = [r for r in runs if (r.target, r.runtime) == key]
+    rows = [k.kind_row(optimized) for k in kernels] + [r.kind_row() for r in whole]
     found = fit_kinds(host, rows, one_run)
+    method = ESP_METHOD.format(
+        kernels=len(kernels), column="optimised" if optimized else "ANSI C", runs=len(whole),
+        names=", ".join(r.baseline for r in whole), psram=found.psram,
+        assumption="" if optimized else ESP32_ASSUMPTION,
+        unseen=", ".join(found.kind_ranges) or "none")
+    return LatencyModel(
+        target=key[0], runtime=key[1], basis=host.runtime,
+        weights=dict.fromkeys(("conv", "depthwise", "other"), 0.0), fixed_ms=0.0,
+        clock_mhz=REFERENCE_CLOCK[key[0]], error_range=found.band, rows=len(rows),
+        thin=True, method=method, accuracy=kind_accuracy(rows, found),
+        kind_weights=found.weights, kind_ranges=found.kind_ranges)
+
+
+def kind_accuracy(rows: list[Any], found: Any) -> dict[str, Any]:
+    """What ``fit_kinds`` measured, for the JSON: errors in the fit and left out, per row and
+    summed up, the group ranges and how often the band held a row left out."""
+    from estimators.latency.fit import ErrorSummary
+
     is_whole = np.array([r.whole for r in rows])
-    accuracy = {
+    return {
         "fit_kernels": ErrorSummary.of(found.fitted[~is_whole]).to_dict(),
         "fit_runs": ErrorSummary.of(found.fitted[is_whole]).to_dict(),
         "loo_kernels": ErrorSummary.of(found.loo[~is_whole]).to_dict(),
         "loo_runs": ErrorSummary.of(found.loo[is_whole]).to_dict(),
         "psram_factor": found.psram,
+        "group_ranges": {g: list(r) for g, r in found.group_ranges.items()},
+        "band_holds": int(found.inside.sum()), "band_holds_strict": int(found.inside_strict.sum()),
         "per_row": [{"row": r.name, "measured_ms": r.ms, "whole": r.whole,
-                     "external": r.external, "fit_error": float(f), "loo_error": float(o)}
-                    for r, f, o in zip(rows, found.fitted, found.loo, strict=True)]}
-    return LatencyModel(
-        target=target, runtime=runtime, basis=host.runtime,
-        weights=dict.fromkeys(("conv", "depthwise", "other"), 0.0), fixed_ms=0.0,
-        clock_mhz=REFERENCE_CLOCK[target], error_range=found.band, rows=len(rows),
-        thin=True, method=ESP_METHOD.format(kernels=len(kernels), runs=len(whole),
-                                            names=", ".join(r.baseline for r in whole),
-                                            psram=found.psram),
-        accuracy=accuracy, kind_weights=found.weights)
+                     "external": r.external, "fit_error": float(f), "loo_error": float(o),
+                     "inside_band": bool(i), "inside_strict_band": bool(t)}
+                    for r, f, o, i, t in zip(rows, found.fitted, found.loo, found.inside,
+                                             found.inside_strict, strict=True)]}
 
 
 def host_identities(hosts: dict[str, Any]) -> list[Any]:
@@ -188,8 +214,14 @@ def main() -> int:
         print(f"{m.target:12s} {m.runtime:14s} rows {m.rows:3d} band "
               f"{m.error_range[0]:+.1%}..{m.error_range[1]:+.1%} "
               f"weights {', '.join(f'{k} {v:.4g}' for k, v in weights.items())} "
-              f"fixed {m.fixed_ms:.3g} ms", file=sys.stderr)
+              f"fixed {m.fixed_ms:.3g} ms{_unfitted(m)}", file=sys.stderr)
     return 0
+
+
+def _unfitted(model: Any) -> str:
+    ranges = model.kind_ranges or {}
+    return "".join(f"; {k} (no kernel row) {lo:+.1%}..{hi:+.1%}"
+                   for k, (lo, hi) in ranges.items())
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from estimators.latency.predictor import GROUP_NAMES, HostModel, LatencyModel
+from estimators.latency.predictor import GROUP_NAMES, HostModel, LatencyModel, mixed_band
 
 _MAX_ITER_FACTOR = 30
 
@@ -264,7 +264,9 @@ def refit(model: LatencyModel, host: HostModel, x: np.ndarray, ms: np.ndarray,
     error_range = (float(loo.min()), float(loo.max())) if loo is not None else model.error_range
     new = replace(_as_model(model.target, model.runtime, host, c, clock_mhz, error_range,
                             len(ms), len(ms) < FULL_REFIT_ROWS, how, {}),
-                  clock_scaling=model.clock_scaling, kind_weights=kind_weights)
+                  clock_scaling=model.clock_scaling, kind_weights=kind_weights,
+                  # a scale keeps each kind's relative error: an unfitted kind keeps its range
+                  kind_ranges=model.kind_ranges if kind_weights is not None else None)
     after = predict(new)
     return Refit(new, ErrorSummary.of(relative_errors(before, ms)),
                  ErrorSummary.of(relative_errors(after, ms)),
@@ -284,10 +286,11 @@ def host_identity(host: HostModel, method: str) -> LatencyModel:
 # -- kernel-aware boards: a weight per kernel kind ---------------------------------------------
 
 # How far one kind's weight may stray from the shared one before the fit pays for it: a
-# log-normal prior of this spread (20x, wider than the 12x the ESP32-S3 weights span) lets
+# log-normal prior of this spread (20x; the ESP32-S3 weights span 15x, the ESP32's 7x) lets
 # every kind with a row of its own follow it, while a kind with no row (or its row left out)
-# falls back on the shared weight, i.e. on what the other rows say. 10x gave the kernel rows
-# up to +33% in the fit, 100x moved the whole-model run's leave-one-out error from +7% to +10%.
+# falls back on the shared weight, i.e. on what the other rows say. On the graphs before
+# issue 15, 10x gave the kernel rows up to +33% in the fit and 100x moved the S3 whole-model
+# run's leave-one-out error from +7% to +10%.
 KIND_PRIOR = math.log(20.0)
 # The kernel table's "External" rows ran with their data in PSRAM (behind a 64 KB data cache),
 # the whole-model runs from internal RAM: one factor on the external rows, fitted, with a
@@ -315,7 +318,11 @@ class KindFit:
     psram: float
     fitted: np.ndarray  # relative error of each row under the fit on all rows
     loo: np.ndarray  # relative error of each row under the fit without it
-    band: tuple[float, float]
+    band: tuple[float, float]  # for the share of a prediction in kinds with a kernel row
+    kind_ranges: dict[str, tuple[float, float]]  # kinds with no kernel row: their group's range
+    group_ranges: dict[str, tuple[float, float]]  # kernel rows' leave-one-out range per group
+    inside: np.ndarray  # each row's truth lies in the band around its leave-one-out prediction
+    inside_strict: np.ndarray  # the same with a band built without that row's own residual
 
 
 def _kind_params(costs: np.ndarray, ms: np.ndarray, external: np.ndarray, whole: np.ndarray,
@@ -337,20 +344,51 @@ def _kind_params(costs: np.ndarray, ms: np.ndarray, external: np.ndarray, whole:
     return least_squares(residuals, start).x
 
 
-def _kind_predict(p: np.ndarray, costs: np.ndarray, external: np.ndarray) -> np.ndarray:
+def _kind_parts(p: np.ndarray, costs: np.ndarray, external: np.ndarray) -> np.ndarray:
+    """Per row, per kind: the predicted ms (rows x kinds)."""
     k = costs.shape[1]
-    return (costs * np.exp(p[0] + p[1:k + 1])).sum(axis=1) * np.exp(p[k + 1] * external)
+    return costs * np.exp(p[0] + p[1:k + 1]) * np.exp(p[k + 1] * external)[:, None]
+
+
+def _kind_predict(p: np.ndarray, costs: np.ndarray, external: np.ndarray) -> np.ndarray:
+    return _kind_parts(p, costs, external).sum(axis=1)
+
+
+def _span(values: list[float]) -> tuple[float, float] | None:
+    return (float(min(values)), float(max(values))) if values else None
+
+
+def _group_ranges(loo: np.ndarray, row_kind: list[str | None], skip: int | None
+                  ) -> dict[str, tuple[float, float]]:
+    """Per kind group, the leave-one-out range of its kernel rows (row ``skip`` not counted);
+    a group without rows takes the range of all kernel rows."""
+    from estimators.latency.kinds import KIND_GROUP
+
+    rows = [i for i, k in enumerate(row_kind) if k is not None and i != skip]
+    every = _span([float(loo[i]) for i in rows]) or (0.0, 0.0)
+    found = {}
+    for group in set(KIND_GROUP.values()):
+        errors = [float(loo[i]) for i in rows if KIND_GROUP[row_kind[i]] == group]
+        found[group] = _span(errors) or every
+    return found
 
 
 def fit_kinds(host: HostModel, rows: list[KindRow],
               extra_range: tuple[float, float] = (0.0, 0.0)) -> KindFit:
     """Kind weights fitted jointly on kernel rows and whole-model runs, and the errors that
-    judge them: each row's leave-one-out error, and a band for whole networks made of the
-    whole-model runs' leave-one-out errors, how far every whole-model prediction moves when
-    any one kernel row is left out, the host model's own error range (a network's kernels
-    are priced by it) and ``extra_range`` (what the caller knows besides, e.g. how far runs of
-    one architecture carry to others)."""
-    from estimators.latency.kinds import KINDS, kind_costs
+    judge them, every row predicted by a fit that never saw it (leave-one-out).
+
+    Two bands, both from leave-one-out residuals. The share of a prediction in kinds with a
+    kernel row carries ``band``: the whole-model runs' leave-one-out errors, how far every
+    whole-model prediction moves when any one kernel row is left out, the host model's own
+    range (a network's kernels are priced by it) and ``extra_range`` (what the caller knows
+    besides, e.g. how far runs of one architecture carry to others). The share in a kind
+    with no kernel row, whose weight falls back on the shared one, carries the leave-one-out
+    range of the kernel rows of its group (``kinds.KIND_GROUP``): a kernel row left out is
+    exactly such a kind. ``inside`` says whether each row's truth lies in the band around its
+    leave-one-out prediction; ``inside_strict`` the same with ranges built without that row's
+    own residual (does the band reach a row it has not seen?)."""
+    from estimators.latency.kinds import KIND_GROUP, KINDS, kind_costs
 
     if not any(r.whole for r in rows) or len(rows) < 3:
         raise FitError("a kernel-aware board needs kernel rows and at least one whole-model run")
@@ -358,18 +396,42 @@ def fit_kinds(host: HostModel, rows: list[KindRow],
     ms = np.array([r.ms for r in rows], dtype=float)
     external = np.array([r.external for r in rows], dtype=float)
     whole = np.array([r.whole for r in rows])
-    everything = np.ones(len(rows), dtype=bool)
-    p = _kind_params(costs, ms, external, whole, everything)
+    row_kind = [None if r.whole else _single_kind(r) for r in rows]
+    p = _kind_params(costs, ms, external, whole, np.ones(len(rows), dtype=bool))
     fitted = relative_errors(_kind_predict(p, costs, external), ms)
-    loo, shifts = np.empty(len(rows)), []
-    for i in range(len(rows)):
-        keep = everything.copy()
-        keep[i] = False
-        pred = _kind_predict(_kind_params(costs, ms, external, whole, keep), costs, external)
-        loo[i] = relative_errors(pred[i], ms[i])
-        if not whole[i]:
-            shifts += list(relative_errors(pred[whole], ms[whole]))
-    found = [*loo[whole], *shifts, *host.error_range, *extra_range]
+    left_out = [_kind_parts(_kind_params(costs, ms, external, whole, np.arange(len(rows)) != i),
+                            costs, external) for i in range(len(rows))]
+    loo = np.array([relative_errors(parts[i].sum(), ms[i]) for i, parts in enumerate(left_out)])
+    shifts = [list(relative_errors(left_out[i][whole].sum(axis=1), ms[whole]))
+              for i in range(len(rows)) if not whole[i]]
+    steady = [*(s for found in shifts for s in found), *host.error_range, *extra_range]
+    base = _span([*loo[whole], *steady])
+    groups = _group_ranges(loo, row_kind, None)
+    with_rows = {k for k in row_kind if k is not None}
+    kind_ranges = {k: groups[KIND_GROUP[k]] for k in KINDS if k not in with_rows}
+
+    def holds(i: int, strict: bool) -> bool:
+        own = i if strict else None
+        g = _group_ranges(loo, row_kind, own)
+        b = _span([*(e for j, e in enumerate(loo) if whole[j] and j != own), *steady])
+        seen = {k for j, k in enumerate(row_kind) if k is not None and j != i}
+        pieces = [(float(v), g[KIND_GROUP[k]] if k not in seen else b)
+                  for k, v in zip(KINDS, left_out[i][i], strict=True) if v > 0]
+        low, high = mixed_band(pieces)
+        return low * (1 - 1e-9) <= ms[i] <= high * (1 + 1e-9)
+
     weights = dict(zip(KINDS, (float(w) for w in np.exp(p[0] + p[1:len(KINDS) + 1])),
                        strict=True))
-    return KindFit(weights, float(np.exp(p[-1])), fitted, loo, (min(found), max(found)))
+    return KindFit(weights, float(np.exp(p[-1])), fitted, loo, base, kind_ranges, groups,
+                   np.array([holds(i, False) for i in range(len(rows))]),
+                   np.array([holds(i, True) for i in range(len(rows))]))
+
+
+def _single_kind(row: KindRow) -> str:
+    from estimators.latency.kinds import kinds_in
+
+    found = kinds_in(row.kinds)
+    if len(found) != 1:
+        raise FitError(f"kernel row {row.name!r} has kernels of {len(found)} kinds; a kernel "
+                       "table row times one kernel")
+    return found.pop()

@@ -138,6 +138,10 @@ class LatencyModel:
     # A kernel-aware board (``estimators.latency.kinds``): one weight per kernel kind on the
     # host cost of that kind's kernels, used instead of ``weights``. None: group weights.
     kind_weights: dict[str, float] | None = None
+    # Kernel-aware only: the error range of each kind that had no kernel row in the fit (its
+    # weight is the shared one), for its share of a prediction; every other kind's share
+    # carries ``error_range``. None: ``error_range`` for the whole prediction.
+    kind_ranges: dict[str, tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
         if set(self.weights) != set(GROUP_NAMES):
@@ -150,12 +154,25 @@ class LatencyModel:
     def reference_ms(self, groups: dict[str, float]) -> float:
         return self.fixed_ms + sum(self.weights[g] * groups[g] for g in GROUP_NAMES)
 
+    def kind_parts(self, host: HostModel, kinds: np.ndarray) -> np.ndarray:
+        """Reference-clock ms per kind (``KINDS`` order) of a network whose
+        ``kinds.kind_matrix`` is ``kinds``, without the fixed cost."""
+        weights = self.kind_weights or {}
+        return kind_costs(host.coefficients, kinds) * np.array([weights.get(k, 0.0)
+                                                                for k in KINDS])
+
     def kinds_ms(self, host: HostModel, kinds: np.ndarray) -> float:
         """Reference-clock ms of a network whose ``kinds.kind_matrix`` is ``kinds``."""
-        costs = kind_costs(host.coefficients, kinds)
-        weights = self.kind_weights or {}
-        return self.fixed_ms + float(sum(weights.get(k, 0.0) * c
-                                         for k, c in zip(KINDS, costs, strict=True)))
+        return self.fixed_ms + float(self.kind_parts(host, kinds).sum())
+
+    def kind_band(self, parts: np.ndarray, scale: float = 1.0) -> tuple[float, float]:
+        """The band of a kernel-aware prediction whose per-kind ms are ``parts`` (plus the
+        fixed cost), all times ``scale``: each kind's share carries its own range."""
+        ranges = self.kind_ranges or {}
+        pieces = [(self.fixed_ms * scale, self.error_range)]
+        pieces += [(ms * scale, ranges.get(k, self.error_range))
+                   for k, ms in zip(KINDS, parts, strict=True) if ms > 0]
+        return mixed_band(pieces)
 
     def predict(self, host: HostModel, x: np.ndarray, clock_mhz: int | None = None,
                 kinds: np.ndarray | None = None) -> Latency:
@@ -166,11 +183,12 @@ class LatencyModel:
             if kinds is None:
                 raise LatencyModelError(f"latency model {self.target}/{self.runtime} is "
                                         "kernel-aware: give the network's kind matrix")
-            reference = self.kinds_ms(host, kinds)
+            parts = self.kind_parts(host, kinds)
+            ms = (self.fixed_ms + float(parts.sum())) * self.clock_mhz / clock
+            low, high = self.kind_band(parts, self.clock_mhz / clock)
         else:
-            reference = self.reference_ms(host.groups(x))
-        ms = reference * self.clock_mhz / clock
-        low, high = band(ms, self.error_range)
+            ms = self.reference_ms(host.groups(x)) * self.clock_mhz / clock
+            low, high = band(ms, self.error_range)
         return Latency(ms=ms, low_ms=low, high_ms=high, target=self.target,
                        runtime=self.runtime, clock_mhz=clock, rows=self.rows, thin=self.thin,
                        method=self.method)
@@ -181,7 +199,9 @@ class LatencyModel:
                 "clock_mhz": self.clock_mhz, "error_range": list(self.error_range),
                 "rows": self.rows, "thin": self.thin, "method": self.method,
                 "accuracy": self.accuracy, "clock_scaling": self.clock_scaling,
-                "kind_weights": self.kind_weights}
+                "kind_weights": self.kind_weights,
+                "kind_ranges": None if self.kind_ranges is None else
+                {k: list(r) for k, r in self.kind_ranges.items()}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LatencyModel:
@@ -193,7 +213,8 @@ class LatencyModel:
                        thin=bool(data["thin"]), method=str(data["method"]),
                        accuracy=data.get("accuracy", {}),
                        clock_scaling=bool(data.get("clock_scaling", True)),
-                       kind_weights=_kind_weights(data.get("kind_weights")))
+                       kind_weights=_kind_weights(data.get("kind_weights")),
+                       kind_ranges=_kind_ranges(data.get("kind_ranges")))
         except (KeyError, TypeError, ValueError) as exc:
             raise LatencyModelError(f"latency model record is incomplete or malformed: "
                                     f"{exc}") from None
@@ -209,10 +230,27 @@ def _kind_weights(values: Any) -> dict[str, float] | None:
     return {k: float(v) for k, v in values.items()}
 
 
+def _kind_ranges(values: Any) -> dict[str, tuple[float, float]] | None:
+    if values is None:
+        return None
+    unknown = sorted(set(values) - set(KINDS))
+    if unknown:
+        raise ValueError(f"kind ranges must name kernel kinds; found {', '.join(unknown)}")
+    return {k: _error_range(v) for k, v in values.items()}
+
+
 def band(ms: float, error_range: tuple[float, float]) -> tuple[float, float]:
     """The interval the truth lies in when prediction = truth x (1 + e), e in error_range."""
     e_min, e_max = error_range
     return ms / (1.0 + e_max), ms / (1.0 + e_min)
+
+
+def mixed_band(pieces: list[tuple[float, tuple[float, float]]]) -> tuple[float, float]:
+    """The interval the true total lies in when each piece (ms, error range) of a prediction
+    is off by anything in its own range: the sum of the pieces' bands. No cancellation between
+    pieces is assumed, since a few kernel rows cannot say how kinds' errors go together."""
+    found = [band(ms, r) for ms, r in pieces]
+    return sum(lo for lo, _ in found), sum(hi for _, hi in found)
 
 
 def _error_range(values: Any) -> tuple[float, float]:

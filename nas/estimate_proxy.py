@@ -44,6 +44,9 @@ def proxy_arguments(parser: argparse.ArgumentParser) -> None:
                        "best). The model is sized for the data's classes unless --num-classes")
     _data_arguments(parser)
     _subset_arguments(parser)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the proxy's seed (default 0; a study's --seed gives its trials' "
+                        "scores)")
 
 
 @dataclass(frozen=True)
@@ -93,11 +96,12 @@ def _detectors() -> set[str]:
 def _refuse_data_flags(args: argparse.Namespace) -> None:
     given = [flag for flag, value in (
         ("--data", args.data), ("--format", args.format), ("--classes", args.classes),
-        ("--drop-empty", args.drop_empty),
+        ("--drop-empty", args.drop_empty), ("--seed", args.seed != 0),
         ("--bad-annotations", args.bad_annotations != "fail")) if value]
     if given:
-        raise UsageError(f"{given[0]} is for the data an accuracy proxy scores on: add "
-                         f"--proxy [NAME] (the default proxy without NAME) or drop {given[0]}")
+        raise UsageError(f"{given[0]} goes with --proxy (the data and seed an accuracy proxy "
+                         f"scores with): add --proxy [NAME] (the default proxy without NAME) "
+                         f"or drop {given[0]}")
 
 
 def _check_class_count(args: argparse.Namespace, proxy: str, classes: tuple[str, ...]) -> None:
@@ -124,7 +128,7 @@ def scored_row(args: argparse.Namespace, out: Output, request: ProxyRequest, tar
     spec = resolve_spec(args.baseline, args.genome, args.num_classes or train.num_classes)
     with out.notes.status(f"scoring {spec.label} with proxy {request.name}"):
         try:
-            scored = score_spec(spec, request.name, train, val)
+            scored = score_spec(spec, request.name, train, val, args.seed)
         except ProxyError as exc:
             missing = "" if val is not None else " (the data has no 'val' split)"
             raise UsageError(f"--proxy {request.name} on '{root}': {exc}{missing}") from None

@@ -432,6 +432,7 @@ CASES = [
     case("num-classes-zero", f"{EST} --num-classes 0", "--num-classes 0", "positive"),
     # estimate --proxy: refused before the data is read (or the demo data drawn)
     case("estimate-data-without-proxy", f"{EST} --data {{coco}}", "--data", "--proxy [NAME]"),
+    case("estimate-seed-without-proxy", f"{EST} --seed 3", "--seed goes with --proxy"),
     case("estimate-proxy-unknown", f"{EST} --proxy magic", "'magic'", "prior-iou"),
     case("estimate-proxy-bad-option", f"{EST} --proxy short-train:stepz=3", "'stepz=3'",
          "steps (an integer)"),

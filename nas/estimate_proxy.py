@@ -39,9 +39,10 @@ def proxy_arguments(parser: argparse.ArgumentParser) -> None:
     # const "": --proxy without NAME means the default proxy (resolved when it runs, so the
     # proxies are not imported by every command line).
     parser.add_argument("--proxy", nargs="?", const="", metavar="NAME",
-                       help="also score the model with an accuracy proxy, NAME[:KEY=VALUE,...] "
-                       "(see README, Accuracy proxies); without NAME the default (the measured "
-                       "best). The model is sized for the data's classes unless --num-classes")
+                        help="also score the model with an accuracy proxy, "
+                        "NAME[:KEY=VALUE,...] (see README, Accuracy proxies); without NAME the "
+                        "default (the measured best). The model is then sized for the data's "
+                        "classes unless --num-classes")
     _data_arguments(parser)
     _subset_arguments(parser)
     parser.add_argument("--seed", type=int, default=0,

@@ -29,7 +29,7 @@ from search_space.spec import ModelSpec
 # User attrs of the layout (written by the objective and the top-k step).
 SPEC, GENOME, BASELINE, ESTIMATE = "spec", "genome", "baseline", "estimate"
 REJECTED, PROXY = "rejected", "proxy"
-PROXY_COMPONENTS = "proxy_components"  # the proxy's parts, score included; absent before 17
+PROXY_COMPONENTS = "proxy_components"  # the proxy's parts and score; None before issue 17
 TRAINED, EXPORTED, EXPORT_ERROR = "trained", "exported", "export_error"
 TRAIN_ERROR = "train_error"  # top-k training that failed (e.g. NaN loss): a result, not a crash
 # Optuna refuses to change a finished trial (UpdateFinishedTrialError, on every storage), so the

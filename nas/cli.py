@@ -27,6 +27,7 @@ from nas.command import (
     resolve_target,
     target_arguments,
 )
+from nas.estimate_proxy import proxy_arguments, proxy_request, scored_row
 from nas.export_command import ExportCommand
 from nas.models import UsageError, resolve_model
 from nas.rows import model_row
@@ -79,11 +80,17 @@ class EstimateCommand(Command):
                             help="a baseline name (see `baselines`) or a full-int8 MODEL.tflite")
         parser.add_argument("--genome", help="a genome JSON file instead of a baseline")
         parser.add_argument("--num-classes", type=int,
-                            help="foreground classes of a --genome detector (default 20)")
+                            help="foreground classes of a --genome detector (default 20; with "
+                            "--proxy: the data's)")
         target_arguments(parser, required=True)
+        proxy_arguments(parser)
 
     def run(self, args: argparse.Namespace, out: Output) -> int:
-        if is_tflite_path(args.baseline):
+        scoring = proxy_request(args)  # --proxy and its data flags, before anything is read
+        if scoring is not None:
+            target, budgets = resolve_target(args, out)
+            row = scored_row(args, out, scoring, target, budgets)
+        elif is_tflite_path(args.baseline):
             if args.genome or args.num_classes is not None:
                 raise UsageError("a .tflite file is estimated as it is: drop --genome and "
                                  "--num-classes")

@@ -129,6 +129,20 @@ def machine_note(target: Target, out: Output) -> None:
              f"widened {OTHER_MACHINE_FACTOR:g}x each way; {use}")
 
 
+def resolve_proxy(name: str | None) -> tuple[str, bool]:
+    """``--proxy``: the proxy's full name (the default when None) and whether it trains."""
+    # Imported here: the proxies (scikit-learn among them) load only for commands that score.
+    from objectives.proxies import DEFAULT_PROXY, ProxyError, get_proxy
+
+    name = name or DEFAULT_PROXY
+    try:
+        proxy = get_proxy(name)
+        proxy.ready()
+    except ProxyError as exc:
+        raise UsageError(f"--proxy: {exc}") from None
+    return name, not proxy.training_free
+
+
 def study_arguments(parser: argparse.ArgumentParser, default_study: str | None) -> None:
     """--study, --storage, --runs-dir: where a search study lives (see `tinynas search`)."""
     parser.add_argument("--study", default=default_study,

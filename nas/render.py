@@ -217,4 +217,22 @@ def estimate_panel(row: dict[str, Any], target: Target) -> Table:
     table.add_row("fits", _verdict(row))
     for violation in row["violations"]:
         table.add_row(Text("violation", style="red"), Text(violation, style="red"))
+    if "proxy" in row:  # estimate --proxy
+        table.add_row(f"proxy {row['proxy_name']} ({row['proxy_seconds']:.2f} s)",
+                      f"{row['proxy']:.6g}")
+        for what, value in component_lines(row["proxy_components"]):
+            table.add_row(what, value)
     return table
+
+
+def component_lines(components: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A proxy's parts as table rows under its score (``estimate --proxy``, ``show``); the
+    score itself is the row above them."""
+    return [(f"  {key}", _component(value)) for key, value in (components or {}).items()
+            if key != "score"]
+
+
+def _component(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return f"{value:.4g}" if isinstance(value, float) else "-"

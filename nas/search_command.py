@@ -31,6 +31,7 @@ from nas.command import (
     Command,
     Output,
     check_new_dir,
+    resolve_proxy,
     resolve_target,
     study_arguments,
     target_arguments,
@@ -126,7 +127,7 @@ class SearchCommand(Command):
         quiet_optuna()
         _check_numbers(args)
         target, budgets = resolve_target(args, out)
-        proxy, trains = _proxy(args.proxy)
+        proxy, trains = resolve_proxy(args.proxy)
         trial_budget = _trial_budget(args.trial_budget, proxy, trains)
         objectives = parse_objectives(args.objectives)
         n_trials, timeout = _length(args)
@@ -230,19 +231,6 @@ def _length(args: argparse.Namespace) -> tuple[int | None, float | None]:
     n_trials = args.trials if args.trials is not None else (
         None if timeout is not None else DEFAULT_TRIALS)
     return n_trials, timeout
-
-
-def _proxy(name: str | None) -> tuple[str, bool]:
-    """The proxy's full name (default if none) and whether it trains."""
-    from objectives.proxies import DEFAULT_PROXY, ProxyError, get_proxy
-
-    name = name or DEFAULT_PROXY
-    try:
-        proxy = get_proxy(name)
-        proxy.ready()
-    except ProxyError as exc:
-        raise UsageError(f"--proxy: {exc}") from None
-    return name, not proxy.training_free
 
 
 def _runs_dir(text: str) -> Path:

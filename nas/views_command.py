@@ -23,6 +23,7 @@ from rich.text import Text
 from estimators.budgets import format_bytes
 from nas.command import EXIT_OK, Command, Output, study_arguments
 from nas.models import UsageError
+from nas.render import component_lines
 from nas.search import plots, trials
 from nas.search.trials import TrialRow
 
@@ -263,6 +264,7 @@ def show_table(data: dict[str, Any], row: TrialRow) -> Table:
     lines: list[tuple[str, Any]] = [
         ("state", row.state.lower()),
         ("proxy", "-" if row.proxy is None else f"{row.proxy:.6g}"),
+        *component_lines(row.proxy_components),
         ("model", (row.spec or {}).get("baseline") or (row.spec or {}).get("name") or "-"),
         ("genome", _genome_text(row.genome)),
         ("input / head / blocks", f"{row.input_size or '-'} px / {row.head or '-'} / "

@@ -26,6 +26,7 @@ from estimators.targets import Target
 from estimators.xcubeai import figures_dict
 from nas.search.config import SearchConfig
 from nas.search.queue import FAIL_REASON, Heartbeat
+from nas.search.scoring import SCORE, checked_components
 from objectives.proxies import AccuracyProxy, ProxyData, ProxyOutOfTime, ProxyPruned, get_proxy
 from search_space.sampling import sample_genome
 from search_space.space import SearchSpace
@@ -149,10 +150,11 @@ class TrialRunner:
             trial.set_user_attr("rejected", "; ".join(assessed.violations))
             return Outcome(TrialState.COMPLETE, self._values(-math.inf, assessed.estimate))
         started = time.monotonic()
-        score = self._score(trial, spec)
-        trial.set_user_attr("proxy", score)
+        parts = self._components(trial, spec)
+        trial.set_user_attr("proxy", parts[SCORE])
+        trial.set_user_attr("proxy_components", parts)
         trial.set_user_attr("proxy_seconds", round(time.monotonic() - started, 3))
-        return Outcome(TrialState.COMPLETE, self._values(score, assessed.estimate))
+        return Outcome(TrialState.COMPLETE, self._values(parts[SCORE], assessed.estimate))
 
     def _constrain(self, trial: optuna.Trial, est: Estimate) -> None:
         trial.set_constraint("flash", est.flash_bytes - self.budgets.flash_bytes)
@@ -164,14 +166,6 @@ class TrialRunner:
         by_name = {"proxy": proxy, "latency": est.latency.ms, "flash": float(est.flash_bytes),
                    "ram": float(est.ram_bytes)}
         return tuple(by_name[o] for o in self.config.objectives)
-
-    def _checked(self, score: float) -> float:
-        """A diverged proxy (NaN, inf) fails its trial: Optuna refuses NaN, and -inf already
-        means "rejected by the budget"."""
-        value = float(score)
-        if not math.isfinite(value):
-            raise ValueError(f"proxy {self.proxy.name} returned {value}")
-        return value
 
     def data(self) -> ProxyData:
         if self._data is None:
@@ -185,19 +179,21 @@ class TrialRunner:
             return data
         return dataclasses.replace(data, deadline=time.monotonic() + budget)
 
-    def _score(self, trial: optuna.Trial, spec: ModelSpec) -> float:
+    def _components(self, trial: optuna.Trial, spec: ModelSpec) -> dict[str, Any]:
+        """The proxy's parts, score included (:func:`checked_components`: a diverged score
+        fails the trial); a training proxy reports to its companion trial as it goes."""
         if self.proxy.training_free or self.prune_study is None:
-            return self._checked(self.proxy.score(spec, self.timed_data()))
+            return checked_components(self.proxy, spec, self.timed_data())
         companion = self.prune_study.ask()
         companion.set_user_attr(COMPANION_ATTR, trial.number)
         if self.heartbeat is not None:
             self.heartbeat.watch(companion._trial_id)
         state, value = TrialState.FAIL, None
         try:
-            value = self._checked(self.proxy.score(spec, self.timed_data(),
-                                                   _reporter(companion)))
-            state = TrialState.COMPLETE
-            return value
+            parts = checked_components(self.proxy, spec, self.timed_data(),
+                                       _reporter(companion))
+            state, value = TrialState.COMPLETE, parts[SCORE]
+            return parts
         except (ProxyPruned, ProxyOutOfTime):
             state = TrialState.PRUNED
             raise

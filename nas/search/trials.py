@@ -29,6 +29,7 @@ from search_space.spec import ModelSpec
 # User attrs of the layout (written by the objective and the top-k step).
 SPEC, GENOME, BASELINE, ESTIMATE = "spec", "genome", "baseline", "estimate"
 REJECTED, PROXY = "rejected", "proxy"
+PROXY_COMPONENTS = "proxy_components"  # the proxy's parts and score; None before issue 17
 TRAINED, EXPORTED, EXPORT_ERROR = "trained", "exported", "export_error"
 TRAIN_ERROR = "train_error"  # top-k training that failed (e.g. NaN loss): a result, not a crash
 # Optuna refuses to change a finished trial (UpdateFinishedTrialError, on every storage), so the
@@ -115,6 +116,7 @@ class TrialRow:
     exported: dict[str, Any] | None = None
     export_error: str | None = None
     train_error: str | None = None
+    proxy_components: dict[str, Any] | None = None
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial, result: Mapping[str, Any] | None = None
@@ -138,7 +140,8 @@ class TrialRow:
             rejected=attrs.get(REJECTED), fail_reason=attrs.get(FAIL_REASON),
             baseline=attrs.get(BASELINE), genome=attrs.get(GENOME), spec=attrs.get(SPEC),
             trained=attrs.get(TRAINED), exported=attrs.get(EXPORTED),
-            export_error=attrs.get(EXPORT_ERROR), train_error=attrs.get(TRAIN_ERROR))
+            export_error=attrs.get(EXPORT_ERROR), train_error=attrs.get(TRAIN_ERROR),
+            proxy_components=attrs.get(PROXY_COMPONENTS))
 
     @property
     def name(self) -> str:

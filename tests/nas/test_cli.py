@@ -136,3 +136,68 @@ def test_ctrl_c_outside_a_command_handler_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli.TargetsCommand, "run", interrupted)
     assert cli.main(["targets"]) == 130
     assert capsys.readouterr().err == "tinynas targets: interrupted\n"
+
+
+# -- estimate --proxy --------------------------------------------------------------------------
+
+PROXY_KEYS = {"proxy", "proxy_name", "proxy_components", "proxy_seconds", "proxy_data"}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from objectives.data.demo import DemoConfig, write_demo
+
+    return write_demo(tmp_path_factory.mktemp("proxy") / "data",
+                      DemoConfig(num_train=8, num_val=4, image_size=128))
+
+
+def test_estimate_proxy_adds_the_score_and_its_parts(cli, tiny_data: Path):
+    code, out, err = cli("estimate", "etn-w0.35-ssdlite", "--target", "stm32h7", "--flash",
+                         "4MiB", "--ram", "4MiB", "--proxy", "composite", "--data",
+                         str(tiny_data), "--json")
+    row = json.loads(out)
+    assert code == 0, err
+    assert row.keys() >= ROW_KEYS | PROXY_KEYS
+    assert row["proxy_name"] == "composite" and row["proxy_data"] == str(tiny_data.resolve())
+    parts = row["proxy_components"]
+    assert parts["score"] == row["proxy"] and 0 < row["proxy"] <= 1
+    assert {"coverage", "geometry", "capacity", "backbone_macs"} <= set(parts)
+    # Sized for the data's 3 classes, as a search would; the figures are that model's.
+    assert row["num_classes"] == 3
+    plain = json.loads(cli("estimate", "etn-w0.35-ssdlite", "--target", "stm32h7",
+                           "--num-classes", "3", "--json")[1])
+    assert row["flash_bytes"] == plain["flash_bytes"] and row["params"] == plain["params"]
+    code, out, _ = cli("estimate", "etn-w0.35-ssdlite", "--target", "stm32h7", "--proxy",
+                       "composite", "--data", str(tiny_data))
+    assert code in (0, 1) and "proxy composite" in out and "coverage" in out
+    assert "backbone_macs" in out
+
+
+def test_estimate_proxy_without_name_is_the_default_on_the_demo_data(cli, tiny_data: Path,
+                                                                    monkeypatch, tmp_path):
+    from objectives.proxies import DEFAULT_PROXY
+
+    monkeypatch.setattr("nas.train_commands.demo_dataset", lambda: tiny_data)
+    genome = tmp_path / "g.json"
+    genome.write_text(seed_genome(0.35).to_json())
+    code, out, err = cli("estimate", "--genome", str(genome), "--target", "esp32", "--proxy",
+                         "--json")
+    row = json.loads(out)
+    assert code in (0, 1), err
+    assert row["proxy_name"] == DEFAULT_PROXY and row["proxy_data"] == str(tiny_data.resolve())
+    assert row["proxy_components"]["score"] == row["proxy"] and row["num_classes"] == 3
+    assert f"no --data: using the built-in demo dataset ({tiny_data})" in err
+
+
+def test_estimate_proxy_with_num_classes_scores_that_model(cli, tiny_data: Path):
+    code, out, err = cli("estimate", "etn-w0.35-ssdlite", "--target", "stm32h7", "--proxy",
+                         "prior-iou", "--data", str(tiny_data), "--num-classes", "5", "--json")
+    row = json.loads(out)
+    assert code in (0, 1), err
+    assert row["num_classes"] == 5 and row["proxy_components"] == {"score": row["proxy"]}
+
+
+def test_estimate_without_proxy_has_no_proxy_keys(cli):
+    code, out, _ = cli("estimate", "etn-w0.35-ssdlite", "--target", "stm32h7", "--json")
+    row = json.loads(out)
+    assert code in (0, 1) and not row.keys() & PROXY_KEYS and row["num_classes"] == 20

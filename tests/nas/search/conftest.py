@@ -85,6 +85,10 @@ class ViewsStudy:
     def args(self) -> list[str]:
         return ["--storage", self.url, "--runs-dir", str(self.runs_dir)]
 
+    def add(self, proxy: float, latency: float, **attrs: Any) -> int:
+        """Another searched trial (see :func:`add_trial`); returns its number."""
+        return add_trial(self.study, self.spec, proxy, latency, **attrs)
+
 
 @pytest.fixture
 def make_views_study(tmp_path: Path, tiny_spec: ModelSpec) -> Callable[..., ViewsStudy]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -91,6 +92,27 @@ class DivergingProxy(ShortTrainProxy):
     steps: int = 4
     val_images: int = 5
     recipe: Recipe = field(default_factory=lambda: Recipe(lr=1e9))
+
+
+@register_proxy
+class PartsProxy(AccuracyProxy):
+    """A training proxy with parts (numpy numbers, one non-finite) that counts its runs: a
+    search must take the score from its one components() call."""
+
+    name: ClassVar[str] = "test-parts"
+    training_free: ClassVar[bool] = False
+    calls: ClassVar[int] = 0
+
+    def score(self, spec: ModelSpec, data: ProxyData, report: Report | None = None) -> float:
+        raise AssertionError("a search takes the score from components()")
+
+    def components(self, spec: ModelSpec, data: ProxyData, report: Report | None = None
+                   ) -> dict[str, float]:
+        PartsProxy.calls += 1
+        assert report is not None
+        report(1, 0.5)
+        return {"loss_area": np.float32(0.25), "steps": np.int64(3), "part": math.inf,
+                "score": np.float64(0.5)}
 
 
 @pytest.fixture(scope="module")
@@ -292,6 +314,44 @@ def test_a_diverging_training_fails_its_trial_and_views_show_why(search, cli,
     assert code == 0, err
     listed = {r["trial"]: r for r in json.loads(out)["trials"]}
     assert "training diverged" in listed[number]["fail_reason"]
+
+
+def test_a_training_proxy_is_run_once_per_trial_and_its_parts_are_stored(
+        search, tmp_path: Path) -> None:
+    PartsProxy.calls = 0
+    code, _, err = search("--trials", "3", "--proxy", "test-parts", "--flash", "2MiB",
+                          "--ram", "900KiB")
+    assert code == 0, err
+    # The fitting baselines are scored too, by the same objective.
+    scored = [t for t in _all_trials(tmp_path) if "rejected" not in t.user_attrs]
+    assert scored and PartsProxy.calls == len(scored)
+    for trial in scored:
+        assert trial.state == TrialState.COMPLETE and trial.user_attrs["proxy"] == 0.5
+        assert trial.user_attrs["proxy_components"] == {"loss_area": 0.25, "steps": 3,
+                                                        "part": None, "score": 0.5}
+    companions = _load(tmp_path, "search:prune").trials
+    assert [t.value for t in companions] == [0.5] * len(scored)
+
+
+def test_estimate_proxy_gives_a_trial_its_search_score(search, cli, demo_data: Path,
+                                                       tmp_path: Path) -> None:
+    code, _, err = search("--trials", "4", "--proxy", "composite")
+    assert code == 0, err
+    trial = next(t for t in _load(tmp_path).trials if "rejected" not in t.user_attrs)
+    parts = trial.user_attrs["proxy_components"]
+    assert parts["score"] == trial.user_attrs["proxy"] and "coverage" in parts
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    code, out, err = cli("show", "--trial", str(trial.number), *runs, "--json")
+    assert code == 0 and json.loads(out)["proxy_components"] == parts, err
+    genome = tmp_path / "g.json"
+    genome.write_text(json.dumps(trial.user_attrs["genome"]))
+    code, out, err = cli("estimate", "--genome", str(genome), "--target", "stm32h7", "--flash",
+                         FLASH, "--ram", RAM, "--proxy", "composite", "--data", str(demo_data),
+                         "--json")
+    row = json.loads(out)
+    assert code == 0, err
+    assert row["proxy"] == trial.user_attrs["proxy"] and row["proxy_components"] == parts
+    assert row["flash_bytes"] == trial.user_attrs["estimate"]["flash_bytes"]
 
 
 def test_trial_budget_prunes_a_training_proxy_with_the_reason(search, tmp_path: Path) -> None:

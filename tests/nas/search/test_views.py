@@ -117,6 +117,20 @@ def test_show_trial_json_and_table(make_views_study, cli, tmp_path):
     assert str(ckpt) in stdout
 
 
+def test_show_trial_lists_the_proxy_components(make_views_study, cli):
+    vs = make_views_study()
+    parts = {"coverage": 0.81, "backbone_macs": 2_500_000, "score": 0.7}
+    number = vs.add(0.7, 30.0, proxy_components=parts)
+    code, stdout, err = cli("show", "--trial", str(number), *vs.args(), "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["proxy_components"] == parts
+    code, stdout, _ = cli("show", "--trial", str(number), *vs.args())
+    assert code == 0 and "coverage" in stdout and "0.81" in stdout and "2,500,000" in stdout
+    # A trial scored before the components were stored has none.
+    code, stdout, _ = cli("show", "--trial", "1", *vs.args(), "--json")
+    assert code == 0 and json.loads(stdout)["proxy_components"] is None
+
+
 def test_show_baseline(make_views_study, cli):
     vs = make_views_study()
     code, stdout, _ = cli("show", "--baseline", "etn-w0.35-ssdlite", *vs.args(), "--json")

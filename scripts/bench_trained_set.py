@@ -189,9 +189,10 @@ def pinned_plan(args: argparse.Namespace) -> list[Planned] | None:
     if data.get("format") != PLAN_FORMAT:
         raise SystemExit(f"{path}: format {data.get('format')!r} is not {PLAN_FORMAT!r}")
     asked = {k: getattr(args, k) for k in PLAN_SETTINGS}
-    if data["settings"] != asked:
-        changed = ", ".join(f"--{k.replace('_', '-')} {data['settings'][k]} (asked {asked[k]})"
-                            for k in PLAN_SETTINGS if data["settings"][k] != asked[k])
+    pinned = {k: data.get("settings", {}).get(k) for k in PLAN_SETTINGS}
+    if pinned != asked:
+        changed = ", ".join(f"--{k.replace('_', '-')} {pinned[k]} (asked {asked[k]})"
+                            for k in PLAN_SETTINGS if pinned[k] != asked[k])
         raise SystemExit(f"{path} was drawn with {changed}; pass those or --replan")
     return [Planned.from_dict(a) for a in data["architectures"]]
 
@@ -202,6 +203,7 @@ def record(p: Planned, summary: dict[str, Any], recipe: Recipe, data: str) -> di
         "id": p.id, "split": p.split, "space": p.space, "target": p.target,
         "fitted_for": p.fitted_for, "draw_seed": p.seed, "num_classes": NUM_CLASSES,
         "genome": p.spec.genome.to_dict(),  # type: ignore[union-attr]
+        "spec": p.spec.to_dict(),  # what was trained, padding included
         "predicted": p.predicted, "ap50": round(summary["ap50"], 5),
         "map": round(summary["map"], 5),
         "loss_curve": [round(h["loss"], 5) for h in history],
@@ -289,6 +291,9 @@ def main() -> int:
         # The shipped set is the default recipe's ground truth; a smoke run goes elsewhere.
         print(f"--epochs {args.epochs}: a changed recipe needs its own --results file, not "
               "the shipped set", file=sys.stderr)
+        return 2
+    if args.limit is not None and args.limit < 0:
+        print(f"--limit {args.limit}: give 0 or more architectures", file=sys.stderr)
         return 2
     if args.epochs is not None:
         recipe = dataclasses.replace(recipe, epochs=args.epochs)

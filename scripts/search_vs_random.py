@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import subprocess
@@ -18,9 +19,8 @@ from typing import Any
 from bench_proxies import finished, run_jobs, train_one  # the scripts folder's own helpers
 
 from estimators.files import atomic_write_json
-from nas.search import trials
 from nas.search.config import SearchConfig
-from nas.search.finalize import pick
+from nas.search.finalize import candidates
 from nas.search.objective import assess
 from nas.search.storage import open_study
 from objectives.data.demo import demo_dataset
@@ -64,16 +64,16 @@ def run_search(args: argparse.Namespace, seed: int, runs: Path) -> None:
 
 
 def entrants(args: argparse.Namespace, seed: int, runs: Path) -> list[Entrant]:
+    """What ``--train-top K`` would train (the same selection: ``finalize.candidates``), then
+    the random arm."""
     study = open_study(STUDY, None, runs)
     base_study = open_study(STUDY + ":baselines", None, runs)
     config = SearchConfig.from_dict(study.user_attrs["tinynas"])
-    baselines = [r for r in trials.rows(base_study) if r.fits and r.latency_ms is not None]
-    chosen = pick(trials.front(study), baselines, args.k)
-    found = [Entrant(f"s{seed}-search-{r.trial}", "search", ModelSpec.from_dict(r.spec or {}),
-                     r.latency_ms or 0.0, r.proxy) for r in chosen]
-    found += [Entrant(f"s{seed}-baseline-{r.baseline}", "baseline",
-                      ModelSpec.from_dict(r.spec or {}), r.latency_ms or 0.0)
-              for r in baselines]
+    found = [Entrant(f"s{seed}-baseline-{c.row.baseline}" if c.row.baseline
+                     else f"s{seed}-search-{c.row.trial}",
+                     "baseline" if c.row.baseline else "search", c.spec,
+                     c.row.latency_ms or 0.0, None if c.row.baseline else c.row.proxy)
+             for c in candidates(study, base_study, args.k, runs)]
     return found + random_arm(config, seed, args.k)
 
 
@@ -126,6 +126,13 @@ def markdown(seed: int, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def recipe_tag(recipe: Recipe) -> str:
+    """A short digest of what a recipe computes (not how many threads or workers run it)."""
+    text = json.dumps(dataclasses.replace(recipe, threads=1, workers=0).to_dict(),
+                      sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
 def versus_random(args: argparse.Namespace) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s]
     recipe = Recipe(threads=1, workers=0)
@@ -135,15 +142,17 @@ def versus_random(args: argparse.Namespace) -> int:
     out = args.out.resolve()
     started = time.monotonic()
     per_seed = {}
+    # Trainings are kept per recipe: a smoke run's are never taken for the real run's.
+    trained = f"train-{recipe_tag(recipe)}"
     for seed in seeds:
         runs = out / f"seed-{seed}"
         run_search(args, seed, runs)
         field = entrants(args, seed, runs)
-        tasks = {e.name: (train_one, (e.spec.to_dict(), str(data), str(runs / "train" / e.name),
+        tasks = {e.name: (train_one, (e.spec.to_dict(), str(data), str(runs / trained / e.name),
                                       recipe.to_dict()))
-                 for e in field if finished(runs / "train" / e.name) is None}
+                 for e in field if finished(runs / trained / e.name) is None}
         run_jobs(args.jobs, tasks, "train")
-        rows = [e.row(finished(runs / "train" / e.name)) for e in field]
+        rows = [e.row(finished(runs / trained / e.name)) for e in field]
         per_seed[seed] = {"rows": rows, **verdict(rows)}
         print(markdown(seed, rows) + "\n", flush=True)
     result = {"date": datetime.date.today().isoformat(),

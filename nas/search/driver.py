@@ -57,7 +57,7 @@ from nas.search.queue import (
     study_lock,
 )
 from nas.search.storage import default_url, resolve_storage
-from objectives.proxies import HALVING_FIRST_RUNG, ProxyData, get_proxy
+from objectives.proxies import AccuracyProxy, ProxyData, get_proxy
 from search_space.baselines import list_baselines
 from search_space.model import DETECTION
 from search_space.spec import ModelSpec
@@ -127,7 +127,7 @@ def prepare(plan: SearchPlan, storage: BaseStorage, target: Target, budgets: Bud
         # while) queueing them gets them from the next run.
         with study_lock(storage, plan.name):
             enqueue_baselines(baselines, plan.config, target, budgets)
-    prune = prune_study(storage, plan.name, get_proxy(plan.config.proxy).pruning) \
+    prune = prune_study(storage, plan.name, get_proxy(plan.config.proxy)) \
         if needs_prune else None
     studies = Studies(main, baselines, prune)
     fail_stale_trials(studies)
@@ -184,20 +184,20 @@ def _adopt(storage: BaseStorage, study: optuna.Study, config: SearchConfig) -> S
     return config
 
 
-def prune_study(storage: BaseStorage, name: str, pruning: str = "median") -> optuna.Study:
+def prune_study(storage: BaseStorage, name: str, proxy: AccuracyProxy) -> optuna.Study:
     """The single-objective companion study a training proxy reports to, pruned the way the
     proxy asks (``AccuracyProxy.pruning``)."""
     return optuna.create_study(storage=storage, study_name=name + PRUNE_SUFFIX,
-                               direction="maximize", pruner=make_pruner(pruning),
+                               direction="maximize", pruner=make_pruner(proxy),
                                load_if_exists=True)
 
 
-def make_pruner(pruning: str) -> optuna.pruners.BasePruner:
-    if pruning == "halving":
-        # Rungs at a quarter, half and all of the run (a halving proxy reports thousandths of
-        # its run); half of the runs reaching a rung go on. The pruner is not stored in the
-        # study, so every worker makes the same one.
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=HALVING_FIRST_RUNG,
+def make_pruner(proxy: AccuracyProxy) -> optuna.pruners.BasePruner:
+    if proxy.pruning == "halving":
+        # Rungs at the proxy's first report and each doubling of it, in thousandths of its
+        # run; half of the runs reaching a rung go on. The pruner is not stored in the study,
+        # so every worker makes the same one.
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=proxy.first_rung(),
                                                       reduction_factor=2)
     # Median of the trials so far at the same step; the first 5 always run to the end so the
     # median means something.
@@ -245,7 +245,7 @@ def load_studies(storage: BaseStorage, plan: SearchPlan, sampler: optuna.sampler
     # Baselines have fixed specs: the sampler is never asked, so any will do.
     baselines = optuna.load_study(study_name=plan.name + BASELINES_SUFFIX, storage=storage,
                                   sampler=optuna.samplers.RandomSampler(seed=0))
-    prune = prune_study(storage, plan.name, get_proxy(plan.config.proxy).pruning) \
+    prune = prune_study(storage, plan.name, get_proxy(plan.config.proxy)) \
         if needs_prune else None
     return Studies(main, baselines, prune)
 

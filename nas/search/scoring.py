@@ -2,7 +2,9 @@
 
 A search's trials and ``tinynas estimate --proxy`` both score through here, so a model scored
 from the command line with a study's proxy, data and seed gets the score its trial got, and
-both record the same parts (``proxy_components``).
+both record the same parts (``proxy_components``). The one exception: a surrogate trial of a
+continued study that had trained results refitted on them (``user_results`` > 0 among its
+parts); ``estimate`` has no study and scores with the shipped fit.
 """
 
 from __future__ import annotations

@@ -193,7 +193,7 @@ def trained_results(study: optuna.Study) -> tuple[tuple[ModelSpec, float], ...]:
     for number, result in sorted(results(study).items()):
         ap50 = (result.get(TRAINED) or {}).get("ap50")
         spec = by_number[number].user_attrs.get(SPEC) if number in by_number else None
-        if isinstance(ap50, (int, float)) and math.isfinite(ap50) and isinstance(spec, dict):
+        if isinstance(ap50, float) and math.isfinite(ap50) and isinstance(spec, dict):
             found.append((ModelSpec.from_dict(spec), float(ap50)))
     return tuple(found)
 

@@ -3,7 +3,9 @@ registry of named proxies.
 
 A proxy stands in for "train with the full recipe, then measure val AP50" during a search,
 where full training of every candidate is unaffordable. Higher is better; a score is a
-deterministic function of (spec, data, seed), so a rerun of a search ranks the same way.
+deterministic function of (spec, data, seed) and, for the surrogate, of the trained results the
+data carries (``ProxyData.trained``), so a rerun of a search with the same results ranks the
+same way.
 Proxies that train may report intermediate values through ``report`` so a pruner can stop a
 poor candidate early (:class:`ProxyPruned`).
 """
@@ -79,6 +81,11 @@ class AccuracyProxy(ABC):
     @abstractmethod
     def score(self, spec: ModelSpec, data: ProxyData, report: Report | None = None) -> float:
         """The proxy value of ``spec`` on ``data``. May raise :class:`ProxyPruned`."""
+
+    def first_rung(self) -> int:
+        """A halving proxy's first report, in thousandths of its run (the pruner's minimum
+        resource)."""
+        return HALVING_FIRST_RUNG
 
     def ready(self) -> None:
         """Raise :class:`ProxyError` when the proxy cannot score anything yet (a search checks

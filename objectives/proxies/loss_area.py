@@ -71,10 +71,19 @@ class LossAreaProxy(AccuracyProxy):
 
     def rungs_at(self, steps: int) -> dict[int, int]:
         """{training step: thousandths of the run} of the reports before the end: at 1000 /
-        2^k for k = rungs..1, each rung twice the one before (halving's reduction factor)."""
-        permille = [RUN_PERMILLE >> k for k in range(self.rungs, 0, -1)]
-        return {max(1, round(steps * p / RUN_PERMILLE)): p for p in permille
-                if round(steps * p / RUN_PERMILLE) < steps}
+        2^k for k = rungs..1, each rung twice the one before (halving's reduction factor). A
+        run too short to hold a rung before its last step skips it (never a report at the end,
+        where halving would prune a finished run)."""
+        found: dict[int, int] = {}
+        for k in range(self.rungs, 0, -1):
+            permille = RUN_PERMILLE >> k
+            step = max(1, round(steps * permille / RUN_PERMILLE))
+            if step < steps:
+                found.setdefault(step, permille)
+        return found
+
+    def first_rung(self) -> int:
+        return RUN_PERMILLE >> self.rungs if self.rungs else RUN_PERMILLE
 
     def components(self, spec: ModelSpec, data: ProxyData, report: Report | None = None
                    ) -> dict[str, float]:

@@ -41,6 +41,11 @@ class TrainedArch:
 
     @property
     def spec(self) -> ModelSpec:
+        """The network that was trained: the record's own spec (the first six records were
+        trained before SAME padding, with symmetric padding); a record without one was trained
+        as the genome builds today."""
+        if "spec" in self.record:
+            return ModelSpec.from_dict(self.record["spec"])
         return ModelSpec(self.num_classes, genome=self.genome, name=self.id)
 
     @classmethod

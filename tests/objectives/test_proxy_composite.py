@@ -134,6 +134,8 @@ def test_the_shipped_set_records_what_it_promises():
         assert a.record["recipe"]["epochs"] == 12 and a.record["loss_curve"]
         assert len(a.record["loss_curve"]) == 12 and a.record["train_s"] > 0
         assert a.spec.lower().map_sizes  # the genome still lowers
+        # The first six were trained before SAME padding: they rebuild as they were trained.
+        assert a.spec.padding == ("symmetric" if a.record["date"] < "2026-12-03" else "same")
 
 
 def test_a_set_file_of_another_format_is_refused(tmp_path):

@@ -73,9 +73,9 @@ def test_it_stops_at_the_deadline(tiny_spec, data):
 def test_a_search_prunes_it_by_successive_halving_and_others_by_the_median():
     assert get_proxy("loss-area").pruning == "halving"
     assert get_proxy("short-train").pruning == "median"
-    halving = make_pruner("halving")
+    halving = make_pruner(get_proxy("loss-area"))
     assert isinstance(halving, optuna.pruners.SuccessiveHalvingPruner)
-    assert isinstance(make_pruner("median"), optuna.pruners.MedianPruner)
+    assert isinstance(make_pruner(get_proxy("short-train")), optuna.pruners.MedianPruner)
     study = optuna.create_study(direction="maximize", pruner=halving)
     kept = []
     for value in (1.0, 2.0, 0.5, 3.0, 0.1, 4.0):
@@ -100,3 +100,25 @@ def test_a_replay_of_recorded_epoch_losses_gives_the_trained_score(tiny_spec, da
         fast(epochs=0.5).replay(tiny_spec, data, losses)
     with pytest.raises(ProxyError, match="at most the 2 recorded"):
         fast(epochs=3.0).replay(tiny_spec, data, losses)
+
+
+def test_a_short_run_never_reports_at_its_end_and_each_step_once():
+    proxy = fast()
+    assert proxy.rungs_at(1) == {}
+    assert proxy.rungs_at(2) == {1: 250}  # the half would be the last step
+    assert proxy.rungs_at(3) == {1: 250, 2: 500}
+    assert fast(rungs=3).rungs_at(16) == {2: 125, 4: 250, 8: 500}
+
+
+def test_the_pruners_first_rung_is_the_proxys_first_report():
+    for rungs, first in ((1, 500), (2, HALVING_FIRST_RUNG), (3, 125)):
+        proxy = get_proxy(f"loss-area:rungs={rungs}")
+        assert proxy.first_rung() == first == min(proxy.rungs_at(1000).values())
+        study = optuna.create_study(direction="maximize", pruner=make_pruner(proxy))
+        decisions = []
+        for value in (1.0, 2.0, 0.5):
+            trial = study.ask()
+            trial.report(value, first)
+            decisions.append(trial.should_prune())
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        assert decisions == [False, False, True]  # judged at the first rung, once

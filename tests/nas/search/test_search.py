@@ -115,6 +115,19 @@ class PartsProxy(AccuracyProxy):
                 "score": np.float64(0.5)}
 
 
+@register_proxy
+class ResultsProxy(AccuracyProxy):
+    """Records the trained results each score is handed (what a surrogate refits on)."""
+
+    name: ClassVar[str] = "test-results"
+    training_free: ClassVar[bool] = True
+    seen: ClassVar[list[int]] = []
+
+    def score(self, spec: ModelSpec, data: ProxyData, report: Report | None = None) -> float:
+        ResultsProxy.seen.append(len(data.trained))
+        return 1.0
+
+
 @pytest.fixture(scope="module")
 def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_demo(tmp_path_factory.mktemp("search") / "data", DEMO_SIZES["small"])
@@ -331,6 +344,38 @@ def test_a_training_proxy_is_run_once_per_trial_and_its_parts_are_stored(
                                                         "part": None, "score": 0.5}
     companions = _load(tmp_path, "search:prune").trials
     assert [t.value for t in companions] == [0.5] * len(scored)
+
+
+def test_a_continued_search_hands_its_trained_results_to_the_proxy(search,
+                                                                 tmp_path: Path) -> None:
+    from nas.search import trials
+
+    ResultsProxy.seen = []
+    code, _, err = search("--trials", "4", "--proxy", "test-results")
+    assert code == 0, err
+    assert ResultsProxy.seen and set(ResultsProxy.seen) == {0}
+    study = _load(tmp_path)
+    scored = [t.number for t in study.trials if "rejected" not in t.user_attrs]
+    for number, ap50 in zip(scored[:2], (0.3, 0.4), strict=False):
+        trials.record_result(study, number, {"trained": {"ap50": ap50}})
+    ResultsProxy.seen = []
+    code, _, err = search("--trials", "8", "--proxy", "test-results")
+    assert code == 0, err
+    assert ResultsProxy.seen and set(ResultsProxy.seen) == {min(2, len(scored))}
+
+
+@pytest.mark.slow
+def test_a_loss_area_search_reports_halving_rungs_to_its_companion(search,
+                                                                 tmp_path: Path) -> None:
+    code, row, err = search("--trials", "6", "--proxy", "loss-area:images=16")
+    assert code == 0, err
+    scored = [t for t in _all_trials(tmp_path) if "rejected" not in t.user_attrs]
+    assert scored and row["pruned"] < len(scored)  # the first at each rung always go on
+    done = [t for t in scored if t.state == TrialState.COMPLETE]
+    assert all("loss_area" in t.user_attrs["proxy_components"] for t in done)
+    companions = _load(tmp_path, "search:prune").trials
+    assert all(set(t.intermediate_values) <= {250, 500} for t in companions)
+    assert any(t.intermediate_values for t in companions)
 
 
 def test_estimate_proxy_gives_a_trial_its_search_score(search, cli, demo_data: Path,

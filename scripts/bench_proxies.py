@@ -467,6 +467,18 @@ def print_heldout(report: dict[str, Any]) -> None:
     console.print(table)
 
 
+def proxy_list(text: str) -> list[str]:
+    """``a,b:k=1,j=2,c`` -> ``[a, b:k=1,j=2, c]``: a comma also separates a proxy's options,
+    so a part with ``=`` and no ``:`` continues the proxy before it."""
+    labels: list[str] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if "=" in part and ":" not in part and labels:
+            labels[-1] += "," + part
+        else:
+            labels.append(part)
+    return labels
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench-proxies"),
@@ -511,7 +523,7 @@ def main() -> int:
         args.count = min(args.count, 3)
     data = (data or demo_dataset("default")).resolve()
     short_steps = [int(s) for s in args.short_steps.split(",") if s]
-    labels = [p for p in args.proxies.split(",") if p]
+    labels = proxy_list(args.proxies)
     for name in labels:
         get_proxy(name)  # an unknown name fails here, before hours of training
     if args.quick:  # a few steps of short training instead of the default's 150

@@ -29,7 +29,9 @@ def data(demo_dir) -> ProxyData:
 
 
 def fast(**kwargs) -> LossAreaProxy:
-    return LossAreaProxy(**{"images": 16, "recipe": Recipe(batch_size=2, threads=1), **kwargs})
+    """One epoch scored whole, blended with geometry: every part of the score in play."""
+    return LossAreaProxy(**{"images": 16, "recipe": Recipe(batch_size=2, threads=1),
+                            "epochs": 1.0, "window": 0.0, "geometry_weight": 1.0, **kwargs})
 
 
 def test_the_loss_area_is_the_first_epoch_of_the_real_training(tiny_spec, data, tmp_path):
@@ -96,10 +98,27 @@ def test_a_replay_of_recorded_epoch_losses_gives_the_trained_score(tiny_spec, da
         pytest.approx(proxy.score(tiny_spec, data), rel=1e-5)
     two = fast(epochs=2.0).replay(tiny_spec, data, losses)
     assert two["loss_area"] == pytest.approx(sum(losses) / 2)
-    with pytest.raises(ProxyError, match="whole number"):
+    last = fast(epochs=2.0, window=1.0).replay(tiny_spec, data, losses)
+    assert last["loss_area"] == pytest.approx(losses[1])
+    with pytest.raises(ProxyError, match="whole numbers"):
         fast(epochs=0.5).replay(tiny_spec, data, losses)
     with pytest.raises(ProxyError, match="at most the 2 recorded"):
         fast(epochs=3.0).replay(tiny_spec, data, losses)
+
+
+def test_the_window_scores_the_end_of_the_run_and_the_rungs_the_same_way(tiny_spec, data):
+    proxy = fast(epochs=2.0, window=1.0)
+    assert proxy.area([9.0, 7.0, 5.0, 3.0], 2) == 4.0  # the last epoch of two steps
+    assert proxy.area([9.0], 2) == 9.0  # a rung before a whole window: what there is
+    assert fast().area([9.0, 7.0, 5.0, 3.0], 2) == 6.0  # window 0: the whole run
+    calls: list[tuple[int, float]] = []
+    parts = proxy.components(tiny_spec, data, lambda s, v: calls.append((s, v)) or False)
+    assert parts["steps"] == 16 and [s for s, _ in calls] == [250, 500]
+
+
+def test_the_defaults_are_the_fit_splits_choice():
+    proxy = get_proxy("loss-area")
+    assert (proxy.epochs, proxy.window, proxy.geometry_weight) == (4.0, 1.0, 0.0)
 
 
 def test_a_short_run_never_reports_at_its_end_and_each_step_once():

@@ -146,3 +146,9 @@ def test_the_first_run_pins_the_plan_and_later_runs_train_from_it(tmp_path):
     other = run("--plan", "--fit-seed", "5")
     assert other.returncode != 0 and "--fit-seed 1 (asked 5)" in other.stderr
     assert len(json.loads(run("--plan", "--json", "--replan").stdout)["plan"]) == 6
+
+
+def test_a_proxy_list_keeps_each_proxys_options_together():
+    bench = _module("bench_proxies")
+    assert bench.proxy_list("macs, loss-area:epochs=2,window=1,composite,zen:images=4") == [
+        "macs", "loss-area:epochs=2,window=1", "composite", "zen:images=4"]

@@ -15,7 +15,11 @@ The plan is pinned: the first training run writes it (genomes, fitted spaces, se
 the results file (``trained_set_plan.json`` for the shipped set), and later runs train from
 that file, so an estimator change that moves ``fit_space`` cannot change what a resumed run
 trains. ``--replan`` draws a new plan from the current estimators (what is already trained
-stays in the set).
+stays in the set). ``--plan-file`` pins another draw elsewhere, so a fresh held-out split (a
+new ``--heldout-seed``, ``--fit-per-space 0``) grows the same set:
+
+    .venv/bin/python scripts/bench_trained_set.py --fit-per-space 0 --heldout-per-space 8 \
+        --heldout-seed 9018 --plan-file objectives/proxies/data/trained_set_heldout9018_plan.json
 
     .venv/bin/python scripts/bench_trained_set.py --work /tmp/trained-set   # resumable
     nohup .venv/bin/python scripts/bench_trained_set.py --work /tmp/trained-set \
@@ -182,7 +186,7 @@ def plan_file(order: list[Planned], args: argparse.Namespace) -> dict[str, Any]:
 
 def pinned_plan(args: argparse.Namespace) -> list[Planned] | None:
     """The plan pinned beside ``args.results``, if there is one and ``--replan`` is not set."""
-    path = plan_path(args.results)
+    path = args.plan_file
     if args.replan or not path.is_file():
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -278,6 +282,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="override the recipe's (smoke runs only)")
     parser.add_argument("--limit", type=int, help="train at most this many this run")
     parser.add_argument("--plan", action="store_true", help="print the plan, train nothing")
+    parser.add_argument("--plan-file", type=Path,
+                        help="where the plan is pinned (default: beside --results, "
+                        "RESULTS_plan.json); another file holds another draw, e.g. a fresh "
+                        "held-out split trained into the same set")
     parser.add_argument("--replan", action="store_true",
                         help="draw the plan again from the current estimators and pin it")
     parser.add_argument("--json", action="store_true", help="the plan as JSON on stdout")
@@ -299,6 +307,7 @@ def main() -> int:
         recipe = dataclasses.replace(recipe, epochs=args.epochs)
     data = (args.data or demo_dataset("default")).resolve()
     args.work = args.work.resolve()
+    args.plan_file = args.plan_file or plan_path(args.results)
     pinned = pinned_plan(args)
     order = pinned if pinned is not None else plan(args)
     have = {a["id"] for a in read_set_file(args.results)["architectures"]}
@@ -311,8 +320,8 @@ def main() -> int:
     log(f"plan: {len(order)} architectures, {done} already in {args.results}; training "
         f"{0 if args.plan else len(todo)} now")
     if not args.plan and pinned is None:
-        atomic_write_json(plan_path(args.results), plan_file(order, args), indent=1)
-        log(f"plan pinned in {plan_path(args.results)}")
+        atomic_write_json(args.plan_file, plan_file(order, args), indent=1)
+        log(f"plan pinned in {args.plan_file}")
     if not args.plan and todo:
         train_plan(todo, args, recipe, data)
     return 0

@@ -412,10 +412,11 @@ def epoch_seconds(arch: TrainedArch) -> float:
 
 
 def heldout_report(labels: list[str], data: Path, seed: int, set_path: Path | None,
-                   split: str = "heldout") -> dict[str, Any]:
+                   split: str = "heldout", draw_seed: int | None = None) -> dict[str, Any]:
     """Every training-free proxy of ``labels`` on the held-out split (of the shipped set unless
     ``set_path``)."""
-    archs = list(load_trained_set(split, set_path))
+    archs = [a for a in load_trained_set(split, set_path)
+             if draw_seed is None or a.record.get("draw_seed") == draw_seed]
     proxy_data = ProxyData(open_dataset(data, "train"), open_dataset(data, "val"), seed)
     results = []
     for label in labels:
@@ -439,7 +440,8 @@ def heldout_report(labels: list[str], data: Path, seed: int, set_path: Path | No
                         if seconds else None,
                         "first_score_seconds": round(seconds[0], 2) if seconds else None,
                         "scores": {a.id: s for a, s in zip(archs, scores, strict=True)}})
-    return {"split": split, "heldout": len(load_trained_set("heldout", set_path)),
+    return {"split": split, "draw_seed": draw_seed,
+            "heldout": len(load_trained_set("heldout", set_path)),
             "fit": len(load_trained_set("fit", set_path)), "n": len(archs),
             "proxies": results,
             "architectures": [{"id": a.id, "target": a.target, "ap50": a.ap50,
@@ -448,8 +450,10 @@ def heldout_report(labels: list[str], data: Path, seed: int, set_path: Path | No
 
 def print_heldout(report: dict[str, Any]) -> None:
     console = Console(width=None if sys.stdout.isatty() else 200)
-    table = Table(title=f"Proxies on the {report['split']} split of the trained set "
-                        f"({report['heldout']} held out, {report['fit']} in the fit split)")
+    draw = f", draw seed {report['draw_seed']}" if report["draw_seed"] is not None else ""
+    table = Table(title=f"Proxies on the {report['split']} split of the trained set{draw}: "
+                        f"n = {report['n']} ({report['heldout']} held out, {report['fit']} "
+                        "in the fit split)")
     for col in ("proxy", "tau", "tau 90%", "spearman", "rho 90%", "top-5 recall",
                 "tau per band", "s / score"):
         table.add_column(col, justify="left" if col == "proxy" else "right")
@@ -506,6 +510,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--split", choices=("heldout", "fit"), default="heldout",
                         help="with --heldout: the split measured; 'fit' is for choosing a "
                         "proxy's weights, never for quoting its tau (the surrogate has seen it)")
+    parser.add_argument("--draw-seed", type=int,
+                        help="with --heldout: only the architectures of this draw (a fresh "
+                        "held-out split)")
     parser.add_argument("--trained-set", type=Path,
                         help="with --heldout: this set file's held-out split instead of the "
                         "shipped one (the surrogate still fits on the shipped set)")
@@ -531,7 +538,8 @@ def main() -> int:
         short_steps = short_steps or [4]
     labels += [f"short-train@{k}" for k in short_steps]
     if args.heldout:
-        report = heldout_report(labels, data, args.proxy_seed, args.trained_set, args.split)
+        report = heldout_report(labels, data, args.proxy_seed, args.trained_set, args.split,
+                                args.draw_seed)
         if args.json:
             sys.stdout.write(json.dumps(report, indent=2) + "\n")
         else:

@@ -4,8 +4,8 @@
 better. Registered: ``naswot`` and ``zen`` (training-free, on real images at the model's input
 size), ``prior-iou`` (how well the priors cover the training boxes), ``short-train`` (K steps
 of the default recipe, then val AP50; reports intermediate values for pruning), ``composite``
-(geometry x capacity, training-free), ``loss-area`` (the first epoch of the real training,
-scored by its loss area and blended with geometry; successive halving), ``surrogate``
+(geometry x capacity, training-free), ``loss-area`` (the first epochs of the real training,
+scored by the training-loss area of the last; successive halving), ``surrogate``
 (boosted trees fitted on the shipped trained set), and the size references ``params`` and
 ``macs``. ``DEFAULT_PROXY`` was chosen by ``scripts/bench_proxies.py`` (Kendall tau against
 fully trained AP50).

@@ -53,8 +53,9 @@ def blend(geometry: float, loss_area: float, weight: float) -> float:
 @register_proxy
 @dataclass(frozen=True)
 class LossAreaProxy(AccuracyProxy):
-    """``epochs`` of the default recipe from its seeded start; the mean training loss over
-    them, blended with geometry (module doc)."""
+    """``epochs`` of the default recipe from its seeded start, scored by the inverse mean
+    training loss of the last ``window`` epochs, times geometry ** ``geometry_weight``
+    (module doc)."""
 
     name: ClassVar[str] = "loss-area"
     training_free: ClassVar[bool] = False

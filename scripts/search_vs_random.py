@@ -19,7 +19,8 @@ from typing import Any
 from bench_proxies import finished, run_jobs, train_one  # the scripts folder's own helpers
 
 from estimators.files import atomic_write_json
-from nas.search.config import SearchConfig
+from nas.search.config import CONFIG_ATTR, SearchConfig
+from nas.search.driver import BASELINES_SUFFIX
 from nas.search.finalize import candidates
 from nas.search.objective import assess
 from nas.search.storage import open_study
@@ -67,8 +68,8 @@ def entrants(args: argparse.Namespace, seed: int, runs: Path) -> list[Entrant]:
     """What ``--train-top K`` would train (the same selection: ``finalize.candidates``), then
     the random arm."""
     study = open_study(STUDY, None, runs)
-    base_study = open_study(STUDY + ":baselines", None, runs)
-    config = SearchConfig.from_dict(study.user_attrs["tinynas"])
+    base_study = open_study(STUDY + BASELINES_SUFFIX, None, runs)
+    config = SearchConfig.from_dict(study.user_attrs[CONFIG_ATTR])
     found = [Entrant(f"s{seed}-baseline-{c.row.baseline}" if c.row.baseline
                      else f"s{seed}-search-{c.row.trial}",
                      "baseline" if c.row.baseline else "search", c.spec,

@@ -143,6 +143,14 @@ def resolve_proxy(name: str | None) -> tuple[str, bool]:
     return name, not proxy.training_free
 
 
+def proxy_help(lead: str) -> str:
+    """``--proxy`` help: ``lead``, then every proxy with its measured held-out ranking."""
+    from objectives.proxies import DEFAULT_PROXY, list_proxies
+    from objectives.proxies.measured import measured_summary
+
+    return f"{lead}. {measured_summary(list_proxies(), DEFAULT_PROXY)}"
+
+
 def study_arguments(parser: argparse.ArgumentParser, default_study: str | None) -> None:
     """--study, --storage, --runs-dir: where a search study lives (see `tinynas search`)."""
     parser.add_argument("--study", default=default_study,

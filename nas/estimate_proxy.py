@@ -18,7 +18,7 @@ from typing import Any
 
 from estimators.estimate import Budgets
 from estimators.targets import Target
-from nas.command import Output, resolve_proxy
+from nas.command import Output, proxy_help, resolve_proxy
 from nas.models import UsageError, resolve_spec
 from nas.rows import model_row
 from nas.tflite_estimate import is_tflite_path
@@ -36,13 +36,11 @@ from search_space.model import DETECTION
 
 
 def proxy_arguments(parser: argparse.ArgumentParser) -> None:
-    # const "": --proxy without NAME means the default proxy (resolved when it runs, so the
-    # proxies are not imported by every command line).
-    parser.add_argument("--proxy", nargs="?", const="", metavar="NAME",
-                        help="also score the model with an accuracy proxy, "
-                        "NAME[:KEY=VALUE,...] (see README, Accuracy proxies); without NAME the "
-                        "default (the measured best). The model is then sized for the data's "
-                        "classes unless --num-classes")
+    # const "": --proxy without NAME means the default proxy, resolved when it runs.
+    parser.add_argument("--proxy", nargs="?", const="", metavar="NAME", help=proxy_help(
+        "also score the model with an accuracy proxy, NAME[:KEY=VALUE,...] (README, Accuracy "
+        "proxies); without NAME the default (the measured best). The model is then sized for "
+        "the data's classes unless --num-classes"))
     _data_arguments(parser)
     _subset_arguments(parser)
     parser.add_argument("--seed", type=int, default=0,

@@ -31,6 +31,7 @@ from nas.command import (
     Command,
     Output,
     check_new_dir,
+    proxy_help,
     resolve_proxy,
     resolve_target,
     study_arguments,
@@ -92,8 +93,8 @@ class SearchCommand(Command):
         _data_arguments(parser)
         _subset_arguments(parser)
         how = parser.add_argument_group("how to search")
-        how.add_argument("--proxy", help="accuracy proxy (default: the measured best; see "
-                         "objectives.proxies)")
+        how.add_argument("--proxy", metavar="NAME[:KEY=VALUE,...]", help=proxy_help(
+            "accuracy proxy (default: the measured best; README, Accuracy proxies)"))
         how.add_argument("--objectives", default="proxy,latency",
                          help="proxy,latency plus optionally flash and/or ram "
                          "(default proxy,latency)")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
 import math
 import platform
@@ -61,6 +62,7 @@ from objectives.proxies import (
     list_proxies,
 )
 from objectives.proxies.loss_area import LossAreaProxy
+from objectives.proxies.measured import record_draw
 from objectives.proxies.short_train import ShortTrainProxy
 from objectives.proxies.trained_set import TrainedArch, load_trained_set
 from objectives.train import CHECKPOINT_NAME, SUMMARY_NAME, Recipe, train
@@ -448,6 +450,16 @@ def heldout_report(labels: list[str], data: Path, seed: int, set_path: Path | No
                                "latency_ms": a.latency_ms} for a in archs]}
 
 
+def ranking_entry(report: dict[str, Any]) -> dict[str, Any]:
+    """What the package keeps of a held-out draw's report (``objectives.proxies.measured``)."""
+    keep = ("kendall_tau", "kendall_tau_90", "spearman", "top5_recall", "seconds_per_score")
+    return {"date": datetime.date.today().isoformat(),
+            "command": " ".join(["scripts/bench_proxies.py", *sys.argv[1:]]),
+            "n": report["n"],
+            "proxies": {r["proxy"]: {k: r[k] for k in keep} for r in report["proxies"]
+                        if "error" not in r}}
+
+
 def print_heldout(report: dict[str, Any]) -> None:
     console = Console(width=None if sys.stdout.isatty() else 200)
     draw = f", draw seed {report['draw_seed']}" if report["draw_seed"] is not None else ""
@@ -516,8 +528,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--trained-set", type=Path,
                         help="with --heldout: this set file's held-out split instead of the "
                         "shipped one (the surrogate still fits on the shipped set)")
+    parser.add_argument("--record", action="store_true",
+                        help="with --heldout --draw-seed N: store the draw's tau and top-5 "
+                        "recall per proxy in the package (what --proxy help quotes)")
     parser.add_argument("--json", action="store_true", help="the results as JSON on stdout")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.record and not (args.heldout and args.draw_seed is not None
+                            and args.split == "heldout" and args.trained_set is None):
+        parser.error("--record needs --heldout --draw-seed N on the shipped set's held-out "
+                     "split")
+    return args
 
 
 def main() -> int:
@@ -540,6 +560,8 @@ def main() -> int:
     if args.heldout:
         report = heldout_report(labels, data, args.proxy_seed, args.trained_set, args.split,
                                 args.draw_seed)
+        if args.record:
+            record_draw(args.draw_seed, ranking_entry(report))
         if args.json:
             sys.stdout.write(json.dumps(report, indent=2) + "\n")
         else:

@@ -197,6 +197,19 @@ def test_estimate_proxy_with_num_classes_scores_that_model(cli, tiny_data: Path)
     assert row["num_classes"] == 5 and row["proxy_components"] == {"score": row["proxy"]}
 
 
+@pytest.mark.parametrize("command", ["search", "estimate"])
+def test_proxy_help_lists_every_proxy_with_its_measured_ranking(cli, monkeypatch, command):
+    from objectives.proxies import DEFAULT_PROXY, list_proxies
+    from objectives.proxies.measured import load_ranking
+
+    monkeypatch.setenv("COLUMNS", "10000")  # one line per option: the names stay whole
+    code, out, _ = cli(command, "--help")
+    assert code == 0
+    tau = next(iter(load_ranking().values()))["proxies"][DEFAULT_PROXY]["kendall_tau"]
+    assert f"{DEFAULT_PROXY} (default) {tau:.2f}/" in out
+    assert all(name in out for name in list_proxies())
+
+
 def test_estimate_without_proxy_has_no_proxy_keys(cli):
     code, out, _ = cli("estimate", "etn-w0.35-ssdlite", "--target", "stm32h7", "--json")
     row = json.loads(out)

@@ -41,6 +41,12 @@ def test_a_baseline_is_dominated_only_by_a_better_faster_fitting_model():
     assert bench.judge(rows[:4])[0]["dominated"] is False
 
 
+def test_the_benchmarked_demo_is_the_makefiles_run():
+    makefile = (SCRIPT.parents[1] / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\nrun:", 1)[1].splitlines()[1].split()
+    assert recipe[0].endswith("tinynas") and tuple(recipe[1:]) == _module().DEMO
+
+
 def test_an_unmeasured_model_proves_nothing():
     bench = _module()
     rows = [_row("base", "baseline", None, 150.0), _row("s", "searched", 0.9, 10.0)]

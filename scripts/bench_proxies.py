@@ -41,7 +41,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -112,7 +112,7 @@ def pick(pool: int, seed: int, count: int, target: str) -> list[Candidate]:
             fitting.setdefault(genome.head.kind, []).append(candidate)
     total = sum(len(group) for group in fitting.values())
     if total < count:
-        raise SystemExit(f"only {total} of {pool} sampled genomes fit {target}; raise --pool")
+        refuse(f"only {total} of {pool} sampled genomes fit {target}; raise --pool")
     base = count // (len(fitting) + 1)
     quotas = {kind: min(len(group), base) for kind, group in fitting.items()}
     for kind in sorted(fitting, key=lambda k: -len(fitting[k])):
@@ -182,6 +182,12 @@ def score_one(spec_dict: dict[str, Any], data: str, run_dir: str, labels: list[s
         scores[label] = {"score": value, "seconds": round(time.perf_counter() - start, 3)}
         write_json(Path(run_dir) / SCORES_NAME, scores)  # kept even if a later proxy fails
     return scores
+
+
+def refuse(message: str) -> NoReturn:
+    """Bad input to a benchmark script: one line on stderr and exit 2, as ``tinynas`` does."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -62,7 +62,7 @@ from search_space.space import SearchSpace
 from search_space.spec import ModelSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_proxies import finished, train_one  # the scripts folder's own helpers
+from bench_proxies import finished, refuse, train_one  # the scripts folder's own helpers
 
 NUM_CLASSES = 3  # the demo data's
 PLAN_FORMAT = "tinynas-trained-plan/1"
@@ -148,8 +148,8 @@ def draw(label: str, target_name: str, flash: int | None, ram: int | None, seed:
                               ModelSpec(NUM_CLASSES, genome=genome, name=gid), predicted,
                               space.fit.fitted_for if space.fit else ""))
     if len(chosen) < count:
-        raise SystemExit(f"only {len(feasible)} of {pool} genomes drawn from the {label} space "
-                         f"fit; raise --pool")
+        refuse(f"only {len(feasible)} of {pool} genomes drawn from the {label} space "
+               f"fit; raise --pool")
     return chosen
 
 
@@ -191,13 +191,13 @@ def pinned_plan(args: argparse.Namespace) -> list[Planned] | None:
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
     if data.get("format") != PLAN_FORMAT:
-        raise SystemExit(f"{path}: format {data.get('format')!r} is not {PLAN_FORMAT!r}")
+        refuse(f"{path}: format {data.get('format')!r} is not {PLAN_FORMAT!r}")
     asked = {k: getattr(args, k) for k in PLAN_SETTINGS}
     pinned = {k: data.get("settings", {}).get(k) for k in PLAN_SETTINGS}
     if pinned != asked:
         changed = ", ".join(f"--{k.replace('_', '-')} {pinned[k]} (asked {asked[k]})"
                             for k in PLAN_SETTINGS if pinned[k] != asked[k])
-        raise SystemExit(f"{path} was drawn with {changed}; pass those or --replan")
+        refuse(f"{path} was drawn with {changed}; pass those or --replan")
     return [Planned.from_dict(a) for a in data["architectures"]]
 
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_proxies import finished, run_jobs, train_one  # the scripts folder's own helpers
+from bench_proxies import finished, refuse, run_jobs, train_one  # the scripts folder's own helpers
 
 from estimators.files import atomic_write_json
 from nas.search.config import CONFIG_ATTR, SearchConfig
@@ -92,7 +92,7 @@ def random_arm(config: SearchConfig, seed: int, k: int) -> list[Entrant]:
                                assessed.estimate.latency.ms))
         if len(arm) == k:
             return arm
-    raise SystemExit(f"only {len(arm)} of {RANDOM_POOL} random genomes fit; lower --k")
+    refuse(f"only {len(arm)} of {RANDOM_POOL} random genomes fit; lower --k")
 
 
 def beats(winners: list[dict[str, Any]], rival: dict[str, Any]) -> list[str]:

@@ -112,7 +112,9 @@ def on_shipped_scale(ap50: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 
 # One fit per (settings, user's data and results) and process: a search scores many genomes.
+# A continued search refits as its results grow; only the latest few fits are worth keeping.
 _FITS: dict[tuple[Any, ...], tuple[Any, tuple[str, ...], int]] = {}
+_MAX_FITS = 4
 
 
 def _fitted(settings: tuple[int, int, int, float], seed: int, user: ProxyData | None
@@ -121,6 +123,8 @@ def _fitted(settings: tuple[int, int, int, float], seed: int, user: ProxyData | 
         (json.dumps(s.to_dict(), sort_keys=True), ap) for s, ap in user.trained)
     key = (settings, seed, None if user is None else user.train.source, results)
     if key not in _FITS:
+        if len(_FITS) >= _MAX_FITS:
+            del _FITS[next(iter(_FITS))]  # the oldest: dicts keep insertion order
         images, trees, depth, rate = settings
         _FITS[key] = fit_model(load_trained_set("fit"), _demo_data(seed), images, trees,
                                depth, rate, user)

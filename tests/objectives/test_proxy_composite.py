@@ -117,6 +117,22 @@ def test_a_search_refuses_the_surrogate_before_its_set_can_rank(monkeypatch):
     get_proxy("composite").ready()  # most proxies are always ready
 
 
+def test_the_surrogate_keeps_only_its_latest_fits(monkeypatch):
+    """A long continued search refits each time its results grow: memory stays bounded."""
+    from objectives.proxies import surrogate
+
+    fits: list[int] = []
+    monkeypatch.setattr(surrogate, "_FITS", {})
+    monkeypatch.setattr(surrogate, "_demo_data", lambda seed: None)
+    monkeypatch.setattr(surrogate, "load_trained_set", lambda split=None: ())
+    monkeypatch.setattr(surrogate, "fit_model", lambda *args: fits.append(args[2]) or fits[-1])
+    for images in range(10):
+        surrogate._fitted((images, 1, 1, 0.1), 0, None)
+    assert len(surrogate._FITS) == surrogate._MAX_FITS and len(fits) == 10
+    surrogate._fitted((9, 1, 1, 0.1), 0, None)  # the latest is kept: no new fit
+    assert len(fits) == 10
+
+
 def test_surrogate_refuses_a_set_too_small_to_rank(data):
     with pytest.raises(ProxyError, match=f"at least {MIN_FIT}"):
         fit_model([_arch(0.35, 0.1)], data, 150, 10, 2, 0.1)

@@ -366,8 +366,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 def _final_tally(plan: SearchPlan, result: RunResult) -> Tally:
     studies = result.studies
-    return Tally.of(studies.main.get_trials(deepcopy=False),
-                    studies.baselines.get_trials(deepcopy=False), studies.main.directions,
+    return Tally.of(studies.main, studies.baselines,
                     n_trials=plan.n_trials, deadline=None, elapsed=result.seconds,
                     done_before=0)
 

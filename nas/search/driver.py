@@ -434,9 +434,8 @@ class _Run:
 
     def refresh(self, studies: Studies | None = None) -> None:
         studies = studies or self.studies
-        main = studies.main.get_trials(deepcopy=False)
         self.progress.refresh(Tally.of(
-            main, studies.baselines.get_trials(deepcopy=False), studies.main.directions,
+            studies.main, studies.baselines,
             n_trials=self.plan.n_trials, deadline=self.plan.deadline,
             elapsed=time.monotonic() - self.started, done_before=self.done_before))
 

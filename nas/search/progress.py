@@ -10,18 +10,17 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from optuna.study import StudyDirection
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from nas.search.queue import FAIL_REASON, counts
-from nas.search.trials import feasible, pareto_front
+from nas.search.trials import feasible, front_trials
 
 
 @dataclass(frozen=True)
@@ -46,9 +45,15 @@ class Tally:
     finished: tuple[FrozenTrial, ...]   # main then baselines, for per-trial lines
 
     @classmethod
-    def of(cls, main: Sequence[FrozenTrial], baselines: Sequence[FrozenTrial],
-           directions: Sequence[StudyDirection], *, n_trials: int | None,
-           deadline: float | None, elapsed: float, done_before: int) -> Tally:
+    def of(cls, main_study: optuna.Study, baselines_study: optuna.Study, *,
+           n_trials: int | None, deadline: float | None, elapsed: float,
+           done_before: int) -> Tally:
+        # The front first: a trial on it stays complete and feasible, so it is among the
+        # trials read after it (read the other way round, a trial finishing in between could
+        # be on the front but not yet counted).
+        front = sorted(t.number for t in front_trials(main_study))
+        main = main_study.get_trials(deepcopy=False)
+        baselines = baselines_study.get_trials(deepcopy=False)
         live = [t for t in main if counts(t)]
         ended = [t for t in live if t.state.is_finished()]
         ok = [t for t in ended if feasible(t)]
@@ -60,7 +65,7 @@ class Tally:
             pruned=sum(t.state == TrialState.PRUNED for t in ended),
             failed=sum(t.state == TrialState.FAIL for t in ended),
             running=sum(t.state == TrialState.RUNNING for t in main),
-            front=tuple(t.number for t in pareto_front(ok, directions)),
+            front=tuple(front),
             best_proxy=max((t.values[0] for t in ok), default=None),
             best_latency_ms=min((t.values[1] for t in ok), default=None),
             baselines_done=sum(t.state.is_finished() and counts(t) for t in baselines),

@@ -35,6 +35,7 @@ from nas.command import EXIT_INTERRUPTED
 from nas.models import UsageError
 from nas.search import trials
 from nas.search.config import CONFIG_ATTR, SearchConfig, check_same
+from nas.search.display import SearchProgress, Tally
 from nas.search.objective import (
     BASELINE_ATTR,
     COMPANION_ATTR,
@@ -43,7 +44,6 @@ from nas.search.objective import (
     one_line,
     worker_context,
 )
-from nas.search.progress import SearchProgress, Tally
 from nas.search.queue import (
     FAIL_REASON,
     SLOT_ATTR,

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from nas.search.optuna_private import trial_id_of
 from nas.search.queue import FAIL_REASON, counts
 from nas.search.trials import feasible, front_trials
 
@@ -109,8 +110,9 @@ class PlainProgress(SearchProgress):
 
     def refresh(self, tally: Tally) -> None:
         run_start = time.time() - tally.elapsed
-        fresh = [t for t in tally.finished if t._trial_id not in self._seen]
-        self._seen.update(t._trial_id for t in fresh)
+        # By storage id: the main study's and the baselines' trial numbers overlap.
+        fresh = [t for t in tally.finished if trial_id_of(t) not in self._seen]
+        self._seen.update(trial_id_of(t) for t in fresh)
         # A continued study: what ended before this run was printed by earlier runs.
         fresh = [t for t in fresh if _ended_at(t) >= run_start]
         for trial in sorted(fresh, key=lambda t: (_ended_at(t), t.number)):

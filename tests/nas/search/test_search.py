@@ -27,6 +27,7 @@ from estimators.estimate import Budgets
 from estimators.targets import Target, get_target
 from nas.search import driver, queue
 from nas.search.objective import Assessment, assess
+from nas.search.optuna_private import storage_of, trial_id_of
 from nas.search.storage import resolve_storage
 from objectives.data.demo import DEMO_SIZES, write_demo
 from objectives.proxies import AccuracyProxy, ProxyData, ProxyPruned, Report, register_proxy
@@ -423,7 +424,7 @@ def test_interrupt_keeps_finished_trials_and_rerun_completes(search, tmp_path: P
     stopped = [t for t in trials if t.state == TrialState.FAIL]
     assert len(stopped) == 1 and stopped[0].user_attrs["fail_reason"] == "interrupted"
     assert not [t for t in trials if t.state == TrialState.RUNNING]
-    kept = {t._trial_id: t.values for t in trials if t.state == TrialState.COMPLETE}
+    kept = {trial_id_of(t): t.values for t in trials if t.state == TrialState.COMPLETE}
     code, row, err = search(*args)
     assert code == 0, err
     assert row["trials"] == 5
@@ -431,15 +432,15 @@ def test_interrupt_keeps_finished_trials_and_rerun_completes(search, tmp_path: P
     by_name = {t.user_attrs["baseline"] for t in baselines if t.state == TrialState.COMPLETE}
     assert by_name == {t.user_attrs["baseline"] for t in baselines}  # the stopped one re-ran
     again = _load(tmp_path).trials + baselines
-    assert {t._trial_id: t.values for t in again if t._trial_id in kept} == kept
+    assert {trial_id_of(t): t.values for t in again if trial_id_of(t) in kept} == kept
 
 
 def test_stale_running_trial_is_failed_on_restart(search, tmp_path: Path) -> None:
     assert search("--trials", "2")[0] == 0
     study = _load(tmp_path)
     ghost = study.ask()  # a worker that died: RUNNING, last heartbeat long ago
-    study._storage.set_trial_system_attr(ghost._trial_id, queue.HEARTBEAT_ATTR,
-                                         time.time() - 3600)
+    storage_of(study).set_trial_system_attr(trial_id_of(ghost), queue.HEARTBEAT_ATTR,
+                                            time.time() - 3600)
     code, row, err = search("--trials", "4")
     assert code == 0, err
     trials = _load(tmp_path).trials
@@ -498,12 +499,12 @@ def test_sigkill_while_training_then_rerun_reaches_the_count(demo_data: Path,
     finally:
         proc.kill()
         proc.wait()
-    before = {t._trial_id: (t.state, t.values) for t in _all_trials(tmp_path)
+    before = {trial_id_of(t): (t.state, t.values) for t in _all_trials(tmp_path)
               if t.state == TrialState.COMPLETE}
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["trials"] == 2
-    after = {t._trial_id: t for t in _all_trials(tmp_path)}
+    after = {trial_id_of(t): t for t in _all_trials(tmp_path)}
     assert {i: (after[i].state, after[i].values) for i in before} == before
     killed = after[running]
     assert killed.state == TrialState.FAIL
@@ -533,7 +534,7 @@ def test_sigterm_while_training_marks_the_trial_and_exits_130(demo_data: Path,
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("note: interrupted (")
     assert "Traceback" not in err
-    stopped = {t._trial_id: t for t in _all_trials(tmp_path)}[running]
+    stopped = {trial_id_of(t): t for t in _all_trials(tmp_path)}[running]
     assert stopped.state == TrialState.FAIL and not queue.counts(stopped)
     assert stopped.user_attrs["fail_reason"] == "interrupted"
     companions = _load(tmp_path, "search:prune").trials
@@ -566,7 +567,7 @@ def _training_trial(tmp_path: Path) -> int | None:
     numbers = {t.user_attrs.get("trial"): t for t in _load(tmp_path, "search:prune").trials
                if t.state == TrialState.RUNNING and t.intermediate_values}
     running = [t for t in trials if t.state == TrialState.RUNNING and t.number in numbers]
-    return running[0]._trial_id if running else None
+    return trial_id_of(running[0]) if running else None
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-# Two entry points; each sets up .venv first if needed (scripts/setup.sh).
+# Entry points; each sets up .venv first if needed (scripts/setup.sh).
 .PHONY: run test test-fast lint setup
 
 setup:

@@ -119,6 +119,7 @@ while (trial_id := queue.claim(study)) is not None:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_four_processes_never_claim_one_slot_twice(tmp_path: Path, kind: str) -> None:
     # Without the claim study, SQLite let two processes both move one WAITING trial to

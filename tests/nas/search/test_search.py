@@ -155,6 +155,7 @@ def _load(tmp_path: Path, name: str = "search", url: str | None = None) -> optun
     return optuna.load_study(study_name=name, storage=storage)
 
 
+@pytest.mark.slow
 def test_tiny_search_records_the_layout_and_honours_budgets(search, tmp_path: Path) -> None:
     code, row, err = search("--trials", "8", "--seed", "1")
     assert code == 0, err
@@ -205,6 +206,7 @@ def _assess(name: str, target: Target, limits: Budgets) -> Assessment:
     return assess(ModelSpec(3, baseline=name), target, limits, None)
 
 
+@pytest.mark.slow
 def test_resume_adds_trials_up_to_the_new_count(search, tmp_path: Path) -> None:
     assert search("--trials", "4")[0] == 0
     first = {t.number: t.values for t in _load(tmp_path).trials}
@@ -217,6 +219,7 @@ def test_resume_adds_trials_up_to_the_new_count(search, tmp_path: Path) -> None:
     assert search("--trials", "7")[1]["trials"] == 7  # nothing left to do
 
 
+@pytest.mark.slow
 def test_other_config_is_refused(search, tmp_path: Path) -> None:
     assert search("--trials", "2")[0] == 0
     code, row, err = search("--trials", "2", "--flash", "800KiB")
@@ -284,6 +287,7 @@ def test_gp_sampler_searches_under_the_constraints(search, tmp_path: Path) -> No
     assert all(all(v <= 0 for v in t.constraints.values()) for t in study.best_trials)
 
 
+@pytest.mark.slow
 def test_a_trial_that_raises_is_failed_and_the_search_goes_on(search, tmp_path: Path) -> None:
     FlakyProxy.calls = 0
     # Generous budgets: most genomes are scored, so the proxy is called several times.
@@ -308,6 +312,7 @@ def test_pruned_proxy_marks_trial_pruned_with_companion(search, tmp_path: Path) 
     assert all(t.state == TrialState.PRUNED for t in companions)
 
 
+@pytest.mark.slow
 def test_a_diverging_training_fails_its_trial_and_views_show_why(search, cli,
                                                                 tmp_path: Path) -> None:
     # Generous budgets: the sampled genomes fit, so they are trained (and diverge) too.
@@ -330,6 +335,7 @@ def test_a_diverging_training_fails_its_trial_and_views_show_why(search, cli,
     assert "training diverged" in listed[number]["fail_reason"]
 
 
+@pytest.mark.slow
 def test_a_training_proxy_is_run_once_per_trial_and_its_parts_are_stored(
         search, tmp_path: Path) -> None:
     PartsProxy.calls = 0
@@ -347,6 +353,7 @@ def test_a_training_proxy_is_run_once_per_trial_and_its_parts_are_stored(
     assert [t.value for t in companions] == [0.5] * len(scored)
 
 
+@pytest.mark.slow
 def test_a_continued_search_hands_its_trained_results_to_the_proxy(search,
                                                                  tmp_path: Path) -> None:
     from nas.search import trials
@@ -379,6 +386,7 @@ def test_a_loss_area_search_reports_halving_rungs_to_its_companion(search,
     assert any(t.intermediate_values for t in companions)
 
 
+@pytest.mark.slow
 def test_estimate_proxy_gives_a_trial_its_search_score(search, cli, demo_data: Path,
                                                        tmp_path: Path) -> None:
     code, _, err = search("--trials", "4", "--proxy", "composite")
@@ -400,6 +408,7 @@ def test_estimate_proxy_gives_a_trial_its_search_score(search, cli, demo_data: P
     assert row["flash_bytes"] == trial.user_attrs["estimate"]["flash_bytes"]
 
 
+@pytest.mark.slow
 def test_trial_budget_prunes_a_training_proxy_with_the_reason(search, tmp_path: Path) -> None:
     code, _, err = search("--trials", "2", "--proxy", "short-train:steps=100000",
                             "--trial-budget", "1s")
@@ -414,6 +423,7 @@ def test_trial_budget_prunes_a_training_proxy_with_the_reason(search, tmp_path: 
     assert code == 2 and "trains nothing" in err
 
 
+@pytest.mark.slow
 def test_interrupt_keeps_finished_trials_and_rerun_completes(search, tmp_path: Path) -> None:
     InterruptingProxy.calls = 0  # the second scored trial is a baseline (they run first)
     args = ("--trials", "5", "--proxy", "test-interrupt", "--flash", "2MiB", "--ram", "900KiB")
@@ -435,6 +445,7 @@ def test_interrupt_keeps_finished_trials_and_rerun_completes(search, tmp_path: P
     assert {trial_id_of(t): t.values for t in again if trial_id_of(t) in kept} == kept
 
 
+@pytest.mark.slow
 def test_stale_running_trial_is_failed_on_restart(search, tmp_path: Path) -> None:
     assert search("--trials", "2")[0] == 0
     study = _load(tmp_path)
@@ -461,6 +472,7 @@ def test_bad_input_leaves_no_study(search, tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_latency_budget_is_a_constraint(search, tmp_path: Path) -> None:
     code, _, err = search("--trials", "6", "--latency-ms", "150")
     assert code == 0, err

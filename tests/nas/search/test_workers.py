@@ -435,6 +435,7 @@ def test_a_worker_whose_trial_was_replaced_moves_on(tmp_path: Path) -> None:
     assert queue.claim(study) is not None  # the other slot is still there to run
 
 
+@pytest.mark.slow
 def test_baselines_left_unqueued_by_a_dead_creator_are_queued_by_the_next_run(
         cli, demo_data: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'search.db'}"
@@ -505,6 +506,7 @@ resolve_storage(url, Path("."))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("storage_url", ["sqlite", "postgresql"], indirect=True)
 def test_processes_opening_a_new_database_at_once_all_succeed(storage_url: str,
                                                               tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ from nas.search.config import (
     parse_objectives,
     population_for,
 )
+from nas.search.display import Tally, make_progress
 from nas.search.driver import (
     RunResult,
     SearchPlan,
@@ -54,7 +55,6 @@ from nas.search.driver import (
     run_search,
 )
 from nas.search.objective import assess
-from nas.search.progress import Tally, make_progress
 from nas.search.space_fit import fit_space
 from nas.search.storage import check_url, display_url, resolve_storage
 from nas.train_commands import (
@@ -366,8 +366,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 def _final_tally(plan: SearchPlan, result: RunResult) -> Tally:
     studies = result.studies
-    return Tally.of(studies.main.get_trials(deepcopy=False),
-                    studies.baselines.get_trials(deepcopy=False), studies.main.directions,
+    return Tally.of(studies.main, studies.baselines,
                     n_trials=plan.n_trials, deadline=None, elapsed=result.seconds,
                     done_before=0)
 

@@ -40,8 +40,6 @@ from objectives.data import (
 )
 from objectives.data import open_dataset as _open_dataset
 from objectives.data.demo import DEMO_CLASSES, DEMO_SIZES, DemoConfig, demo_dataset, write_demo
-from objectives.models import genome_at_resolution
-from objectives.progress import RichProgress
 from objectives.train import (
     CHECKPOINT_NAME,
     OPTIMIZERS,
@@ -51,7 +49,8 @@ from objectives.train import (
     resume_recipe,
     train,
 )
-from search_space.genome import GenomeError
+from objectives.train_progress import RichProgress
+from search_space.genome import GenomeError, genome_at_resolution
 from search_space.spec import SAME, ModelSpec
 
 if TYPE_CHECKING:

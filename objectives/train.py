@@ -36,7 +36,7 @@ from objectives.data.dataset import DatasetError, DetectionDataset
 from objectives.evaluate import EvalResult, TorchPredictor, evaluate
 from objectives.loss import multibox_loss
 from objectives.matching import match, prior_corners
-from objectives.progress import NoProgress, TrainProgress
+from objectives.train_progress import NoProgress, TrainProgress
 from search_space.detection import normalise
 from search_space.model import GraphNet
 from search_space.spec import ModelSpec

@@ -1,7 +1,7 @@
 """Train three baselines on the demo data with the default recipe; AP50, mAP, time, images/s.
 
 The models: the seed ``etn-w0.35-ssdlite`` at 128 (its genome at a smaller input, see
-``objectives.models.genome_at_resolution``) and at 256, and ST's ``ssd-mbv1-0.25-192``, all
+``search_space.genome.genome_at_resolution``) and at 256, and ST's ``ssd-mbv1-0.25-192``, all
 for the demo's 3 classes. Each is trained with ``objectives.train.Recipe()`` (nothing
 overridden) and evaluated on the demo's val split at the end.
 
@@ -37,11 +37,11 @@ from rich.table import Table
 from objectives.data import open_dataset
 from objectives.data.demo import demo_dataset
 from objectives.evaluate import evaluate
-from objectives.models import genome_at_resolution
-from objectives.progress import NoProgress, RichProgress
 from objectives.train import Recipe, train
+from objectives.train_progress import NoProgress, RichProgress
 from search_space.baselines import seed_genome
 from search_space.detection import Detections
+from search_space.genome import genome_at_resolution
 from search_space.spec import ModelSpec
 
 NUM_CLASSES = 3

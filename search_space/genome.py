@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from search_space.priors import count_priors
@@ -341,3 +341,22 @@ def linear_anchors(num_maps: int, smin: float, smax: float,
     scales = [smin + (smax - smin) * k / (num_maps - 1) for k in range(num_maps)]
     scales = [round(s, 6) for s in scales] + [1.0]
     return tuple(AnchorGene(scales[k], scales[k + 1], ratios[k]) for k in range(num_maps))
+
+
+def genome_at_resolution(genome: Genome, resolution: int) -> Genome:
+    """``genome`` with a square input of ``resolution`` (training at another input size).
+
+    Anchor scales are fractions of the image side, so they carry over. A smaller input has
+    smaller maps: extra layers that would have to shrink a 1x1 map are dropped from the end,
+    with the anchor sets of their maps (the coarsest ones). The seed ``etn-w0.35-ssdlite`` at
+    128 thus keeps two of its three extras: maps 16/8/4/2/1 and the seed's first five anchor
+    sets. Raises :class:`GenomeError` for an invalid resolution.
+    """
+    size = resolution // STAGE_STRIDES[-1]
+    fit = 0
+    while fit < len(genome.head.extras) and size > 1:
+        size = math.ceil(size / 2)
+        fit += 1
+    head = HeadGene(genome.head.kind, genome.head.extras[:fit],
+                    genome.head.anchors[: len(genome.taps) + fit])
+    return replace(genome, resolution=resolution, head=head)

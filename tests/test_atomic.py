@@ -85,7 +85,7 @@ CHECKPOINT = """
 import io, resource, signal, sys, time
 import torch
 from objectives import checkpoint
-from objectives.models import genome_at_resolution
+from search_space.genome import genome_at_resolution
 from search_space.baselines import seed_genome
 from search_space.spec import ModelSpec
 
@@ -157,8 +157,8 @@ def test_checkpoint_killed_mid_write_keeps_the_previous_one(tmp_path):
 
 def _save_again(path: Path) -> None:
     from objectives.checkpoint import save_checkpoint
-    from objectives.models import genome_at_resolution
     from search_space.baselines import seed_genome
+    from search_space.genome import genome_at_resolution
     from search_space.spec import ModelSpec
 
     spec = ModelSpec(3, genome=genome_at_resolution(seed_genome(0.35), 96), name="tiny")

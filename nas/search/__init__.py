@@ -5,7 +5,10 @@
 * :mod:`~nas.search.objective`: one trial (estimate, constraints, proxy).
 * :mod:`~nas.search.queue`: exact trial counts (slots), heartbeats, stale trials, a lock.
 * :mod:`~nas.search.driver`: studies, samplers, workers.
-* :mod:`~nas.search.progress`: the live display and the per-trial lines.
+* :mod:`~nas.search.optuna_private`: the Optuna internals these rely on, each behind one
+  function (a test names any an Optuna upgrade removes).
+* :mod:`~nas.search.display`: what a running search shows (the live panel, the per-trial
+  lines) and its tally of the studies.
 * :mod:`~nas.search.trials`, ``plots``, ``finalize``: reading studies back, plots, top-k.
 
 Layout in the storage (see ``.notes/search_design.md``): study ``NAME`` (the searched

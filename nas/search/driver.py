@@ -35,6 +35,7 @@ from nas.command import EXIT_INTERRUPTED
 from nas.models import UsageError
 from nas.search import trials
 from nas.search.config import CONFIG_ATTR, SearchConfig, check_same
+from nas.search.display import SearchProgress, Tally
 from nas.search.objective import (
     BASELINE_ATTR,
     COMPANION_ATTR,
@@ -43,7 +44,12 @@ from nas.search.objective import (
     one_line,
     worker_context,
 )
-from nas.search.progress import SearchProgress, Tally
+from nas.search.optuna_private import (
+    nsga2_offspring,
+    storage_of,
+    study_id_of,
+    trial_id_of,
+)
 from nas.search.queue import (
     FAIL_REASON,
     SLOT_ATTR,
@@ -283,7 +289,7 @@ class SharedParamsNSGAIISampler(optuna.samplers.NSGAIISampler):
             return {}
         shared = {name: dist for name, dist in search_space.items()
                   if all(p.distributions.get(name) == dist for p in parents)}
-        return self._child_generation_strategy(study, shared, parents)
+        return nsga2_offspring(self, study, shared, parents)
 
 
 def worker_seed(seed: int, worker: int, finished: int) -> int:
@@ -350,7 +356,7 @@ def _claim_and_evaluate(plan: SearchPlan, studies: Studies, runner: TrialRunner,
     except KeyboardInterrupt:
         if picked is not None:
             with interrupts_deferred():  # a second Ctrl-C must not cut the marking short
-                mark_interrupted(picked[0]._storage, picked[1], "interrupted")
+                mark_interrupted(storage_of(picked[0]), picked[1], "interrupted")
         raise
     finally:
         if picked is not None:
@@ -364,7 +370,7 @@ def _next_trial(plan: SearchPlan, studies: Studies) -> tuple[optuna.Study, int] 
             return study, trial_id
     if plan.n_trials is None:  # time-limited: no slots, a new trial each time
         main = studies.main
-        return main, main._storage.create_new_trial(main._study_id)
+        return main, storage_of(main).create_new_trial(study_id_of(main))
     return None
 
 
@@ -383,7 +389,7 @@ def _evaluate_and_tell(study: optuna.Study, trial_id: int, runner: TrialRunner) 
     except UpdateFinishedTrialError:
         raise
     except Exception as exc:  # the sampler failed before the objective ran
-        study._storage.set_trial_user_attr(trial_id, FAIL_REASON, one_line(exc))
+        storage_of(study).set_trial_user_attr(trial_id, FAIL_REASON, one_line(exc))
         study.tell(trial_id, state=TrialState.FAIL, skip_if_finished=True)
         return
     study.tell(trial, list(outcome.values) if outcome.values is not None else None,
@@ -434,9 +440,8 @@ class _Run:
 
     def refresh(self, studies: Studies | None = None) -> None:
         studies = studies or self.studies
-        main = studies.main.get_trials(deepcopy=False)
         self.progress.refresh(Tally.of(
-            main, studies.baselines.get_trials(deepcopy=False), studies.main.directions,
+            studies.main, studies.baselines,
             n_trials=self.plan.n_trials, deadline=self.plan.deadline,
             elapsed=time.monotonic() - self.started, done_before=self.done_before))
 
@@ -536,7 +541,7 @@ def _fail_orphan_companions(main: optuna.Study, prune: optuna.Study) -> None:
     for companion in prune.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         number = companion.user_attrs.get(COMPANION_ATTR)
         if number in ended:
-            mark_interrupted(prune._storage, companion._trial_id,
+            mark_interrupted(storage_of(prune), trial_id_of(companion),
                              f"worker stopped (trial {number} ended without it)")
 
 

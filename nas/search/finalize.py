@@ -36,7 +36,7 @@ from nas.search import trials
 from nas.search.config import SearchConfig
 from nas.search.trials import TRAIN_ERROR, TrialRow
 from objectives.data import DetectionDataset
-from objectives.progress import NoProgress, RichProgress, TrainProgress
+from objectives.train_progress import NoProgress, RichProgress, TrainProgress
 from search_space.spec import ModelSpec
 
 INT8_FILE = "model_int8.tflite"

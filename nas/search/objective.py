@@ -25,6 +25,7 @@ from estimators.estimate import Budgets, Estimate, estimate
 from estimators.targets import Target
 from estimators.xcubeai import figures_dict
 from nas.search.config import SearchConfig
+from nas.search.optuna_private import trial_id_of
 from nas.search.queue import FAIL_REASON, Heartbeat
 from nas.search.scoring import SCORE, checked_components
 from objectives.proxies import AccuracyProxy, ProxyData, ProxyOutOfTime, ProxyPruned, get_proxy
@@ -187,7 +188,7 @@ class TrialRunner:
         companion = self.prune_study.ask()
         companion.set_user_attr(COMPANION_ATTR, trial.number)
         if self.heartbeat is not None:
-            self.heartbeat.watch(companion._trial_id)
+            self.heartbeat.watch(trial_id_of(companion))
         state, value = TrialState.FAIL, None
         try:
             parts = checked_components(self.proxy, spec, self.timed_data(),
@@ -199,7 +200,7 @@ class TrialRunner:
             raise
         finally:
             if self.heartbeat is not None:
-                self.heartbeat.forget(companion._trial_id)
+                self.heartbeat.forget(trial_id_of(companion))
             self.prune_study.tell(companion, value if state == TrialState.COMPLETE else None,
                                   state=state, skip_if_finished=True)
 

@@ -27,6 +27,7 @@ from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.search.optuna_private import storage_of, study_id_of, trial_id_of
 from nas.search.storage import CLAIM_INFIX, LOCK_SUFFIX, interrupts_deferred
 
 SLOT_ATTR = "tinynas_slot"
@@ -70,14 +71,14 @@ def claim(study: optuna.Study, limit: int | None = None) -> int | None:
     """The id of a WAITING trial of ``study`` now RUNNING for us, or None if none is left.
     With ``limit``, only slots among the first ``limit`` counted trials are claimed: slots a
     longer earlier run left behind stay WAITING when a rerun asks for fewer trials."""
-    storage = study._storage
-    trials = storage.get_all_trials(study._study_id, deepcopy=False)
+    storage = storage_of(study)
+    trials = storage.get_all_trials(study_id_of(study), deepcopy=False)
     if limit is not None:
         trials = sorted((t for t in trials if counts(t)), key=lambda t: t.number)[:limit]
     for trial in trials:
         if trial.state == TrialState.WAITING and _take(storage, study.study_name,
-                                                       trial._trial_id):
-            return trial._trial_id
+                                                       trial_id_of(trial)):
+            return trial_id_of(trial)
     return None
 
 
@@ -127,7 +128,7 @@ def fail_stale(studies: Iterable[optuna.Study], now: float | None = None) -> lis
             if now - seen <= limit:
                 continue
             since = datetime.fromtimestamp(seen).strftime("%Y-%m-%d %H:%M:%S")
-            mark_interrupted(study._storage, trial._trial_id,
+            mark_interrupted(storage_of(study), trial_id_of(trial),
                              f"worker stopped (no heartbeat since {since})")
             failed.append(trial)
     return failed

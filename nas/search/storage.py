@@ -32,6 +32,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from nas.models import UsageError
+from nas.search.optuna_private import rdb_cache_calls
 
 DEFAULT_DB = "tinynas.db"
 SQLITE_PREFIX = "sqlite:///"
@@ -286,11 +287,6 @@ def interrupts_deferred() -> Iterator[None]:
 _Storage = TypeVar("_Storage", bound=type[BaseStorage])
 
 
-# What Optuna's cache in front of an RDB storage calls besides the public storage API.
-_RDB_INTERNALS = ("_create_new_trial", "_set_trial_param", "_get_best_trial_id", "_get_trials",
-                  "_get_stale_trial_ids", "record_heartbeat")
-
-
 def _deferring(cls: _Storage, internals: tuple[str, ...] = ()) -> _Storage:
     """A subclass of the storage class ``cls`` whose storage methods run under
     :func:`interrupts_deferred`; still a ``cls`` (Optuna puts its cache in front of any
@@ -312,5 +308,6 @@ def _deferred_method(method: Callable[..., Any]) -> Callable[..., Any]:
     return deferred
 
 
-DeferringRDBStorage = _deferring(RDBStorage, _RDB_INTERNALS)
+# Optuna's cache in front of an RDB storage also calls some of its private methods.
+DeferringRDBStorage = _deferring(RDBStorage, rdb_cache_calls())
 DeferringJournalStorage = _deferring(JournalStorage)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.models import UsageError
@@ -217,24 +216,19 @@ def rows(study: optuna.Study, include_waiting: bool = False) -> list[TrialRow]:
             if include_waiting or t.state != TrialState.WAITING]
 
 
-def pareto_front(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]
-                 ) -> list[FrozenTrial]:
-    """The feasible trials no other feasible trial dominates, by trial number (the progress
-    display and the views share it, so they never disagree on the front)."""
-    signs = [1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions]
-    points = [(t, [s * v for s, v in zip(signs, t.values, strict=True)])
-              for t in trials if feasible(t)]
-    front = [t for t, p in points if not any(_dominates(q, p) for _, q in points)]
-    return sorted(front, key=lambda t: t.number)
-
-
-def _dominates(a: list[float], b: list[float]) -> bool:
-    return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
-
-
 def front_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The feasible Pareto front over the study's own objectives, fastest first."""
-    best = pareto_front(study.get_trials(deepcopy=False), study.directions)
+    """The feasible Pareto front over the study's own objectives, fastest first (the progress
+    display, the views and the top-k step all read it here, so they never disagree).
+
+    Optuna's ``best_trials`` is the front of the COMPLETE trials that meet every constraint.
+    For every trial the objective writes, that is exactly the :func:`feasible` front: each
+    COMPLETE trial records its constraints, and one that fits has a finite proxy (a rejected
+    one has -inf and breaks a constraint). :func:`feasible` still filters it, for studies made
+    otherwise (by hand, or before constraints were recorded): there Optuna takes a COMPLETE
+    trial with no constraints for feasible, and in a study where no trial has any, every
+    COMPLETE trial, -inf proxy included.
+    """
+    best = [t for t in study.best_trials if feasible(t)]
     return sorted(best, key=lambda t: (_latency(t, t.user_attrs.get(ESTIMATE) or {})
                                        or math.inf, t.number))
 

@@ -6,15 +6,17 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.stats import kendalltau
 
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b of two equally long sequences, in [-1, 1]; NaN when either is constant.
+    """Kendall's tau-b of two equally long sequences, in [-1, 1]; NaN when either is constant
+    (or shorter than two).
 
     tau-b = (concordant - discordant) / sqrt((pairs - ties in x) * (pairs - ties in y)), so
     ties (two architectures with the same parameter count, say) count for neither side. The
     values are compared through their dense ranks, so infinite scores (a proxy's "no
-    separation at all") order like any other value.
+    separation at all") order like any other value. NaN cannot be ranked: ValueError.
     """
     a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
@@ -22,9 +24,9 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
                          f"{a.shape} and {b.shape}")
     if np.isnan(a).any() or np.isnan(b).any():
         raise ValueError("kendall_tau: NaN values cannot be ranked")
-    ra, rb = (np.unique(v, return_inverse=True)[1].astype(np.int64) for v in (a, b))
-    upper = np.triu_indices(len(a), k=1)
-    sa = np.sign(ra[:, None] - ra[None, :])[upper]
-    sb = np.sign(rb[:, None] - rb[None, :])[upper]
-    denominator = math.sqrt(float(np.count_nonzero(sa)) * float(np.count_nonzero(sb)))
-    return float((sa * sb).sum() / denominator) if denominator else math.nan
+    if len(a) < 2:
+        return math.nan  # no pair to compare (scipy says so with a warning)
+    # scipy would take the floats as they are; integer ranks keep +-inf out of its
+    # arithmetic and leave the order (the only thing tau reads) as it is.
+    ra, rb = (np.unique(v, return_inverse=True)[1].reshape(-1) for v in (a, b))
+    return float(kendalltau(ra, rb, variant="b").statistic)

@@ -173,6 +173,7 @@ def test_estimate_proxy_adds_the_score_and_its_parts(cli, tiny_data: Path):
     assert "backbone_macs" in out
 
 
+@pytest.mark.slow
 def test_estimate_proxy_without_name_is_the_default_on_the_demo_data(cli, tiny_data: Path,
                                                                     monkeypatch, tmp_path):
     from objectives.proxies import DEFAULT_PROXY

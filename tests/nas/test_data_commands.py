@@ -113,6 +113,7 @@ def test_evaluate_scores_a_subset_of_the_models_classes(tmp_path, cli, genome):
     assert code == 2 and "--classes cannot change on --resume" in err
 
 
+@pytest.mark.slow
 def test_search_keeps_the_class_subset_in_its_study(tmp_path, cli):
     data = layouts.voc2012(tmp_path / "voc")
     storage = f"sqlite:///{tmp_path / 's.db'}"

@@ -65,6 +65,7 @@ def _json(cli, *argv: str) -> tuple[int, dict]:
     return code, json.loads(out)
 
 
+@pytest.mark.slow
 def test_our_export_on_xcubeai_matches_the_graph_estimate(cli, tiny_int8_export, tiny_spec):
     path = tiny_int8_export[0] / "model_int8.tflite"
     code, row = _json(cli, str(path), "--target", "stm32h7")

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from objectives.data.demo import DemoConfig, write_demo
-from objectives.models import genome_at_resolution
 from search_space.baselines import seed_genome
+from search_space.genome import genome_at_resolution
 from search_space.spec import ModelSpec
 
 TINY_DEMO = DemoConfig(num_train=16, num_val=8, image_size=128, seed=3)

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from objectives.data import open_dataset
-from objectives.models import genome_at_resolution
 from objectives.proxies import (
     DEFAULT_PROXY,
     AccuracyProxy,
@@ -29,6 +28,7 @@ from objectives.proxies.probe import Taps, probe_batch
 from objectives.proxies.short_train import ShortTrainProxy
 from objectives.train import Recipe, TrainingDiverged
 from search_space.baselines import seed_genome
+from search_space.genome import genome_at_resolution
 from search_space.spec import ModelSpec
 
 FREE = ("naswot", "zen", "params", "macs")

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from objectives.data import open_dataset
-from objectives.models import genome_at_resolution
 from objectives.proxies import ProxyData, ProxyError, get_proxy
 from objectives.proxies.features import features, map_receptive_fields
 from objectives.proxies.surrogate import MIN_FIT, fit_model, genome_features, on_shipped_scale
@@ -20,6 +19,7 @@ from objectives.proxies.trained_set import (
     read_set_file,
 )
 from search_space.baselines import seed_genome
+from search_space.genome import genome_at_resolution
 from search_space.spec import ModelSpec
 
 

@@ -72,6 +72,7 @@ def test_recipe_round_trips_through_a_dict():
     assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
 
 
+@pytest.mark.slow
 def test_same_seed_same_losses_whatever_the_workers(tmp_path, small_train, tiny_spec):
     a = train(tiny_spec, small_train, tmp_path / "a", FAST)
     b = train(tiny_spec, small_train, tmp_path / "b", dataclasses.replace(FAST, workers=1))

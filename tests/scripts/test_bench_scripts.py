@@ -12,6 +12,7 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
+@pytest.mark.slow
 def test_speed_benchmark_runs_and_reports_its_keys():
     # A smoke run: the figures themselves belong in BENCHMARKS.md, not in a timed test.
     result = subprocess.run(
@@ -56,6 +57,7 @@ def test_estimator_and_memory_benchmarks_run_on_one_model(tmp_path):
     assert report["ours"]["models"] == 1 and report["goals"]["near_floor"]
 
 
+@pytest.mark.slow
 def test_xcubeai_benchmark_reports_every_published_row():
     # Deterministic (no timing): the figures are in BENCHMARKS.md; exit 1 = the 5% goal missed.
     result = subprocess.run(

@@ -73,9 +73,9 @@ def test_the_plan_interleaves_splits_and_is_reproducible(tmp_path):
 @pytest.mark.slow
 def test_heldout_measurement_on_a_set_file(tmp_path):
     from objectives.data.demo import DemoConfig, write_demo
-    from objectives.models import genome_at_resolution
     from objectives.proxies.trained_set import TRAINED_SET_FORMAT
     from search_space.baselines import seed_genome
+    from search_space.genome import genome_at_resolution
 
     data = write_demo(tmp_path / "demo", DemoConfig(num_train=8, num_val=4, image_size=128))
     widths = (0.25, 0.35, 0.5, 0.65, 0.8, 1.0)

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +33,10 @@ def tiny_genome() -> Genome:
     return Genome(96, stages, ((3, 2), (4, 1)), HeadGene("ssd", (64,), anchors))
 
 
-def tinynas(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def tinynas(*argv: str, cwd: Path | None = None,
+            preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*TINYNAS, *argv], capture_output=True, text=True, check=False,
-                          timeout=600, cwd=cwd)
+                          timeout=600, cwd=cwd, preexec_fn=preexec)
 
 
 @pytest.fixture(scope="module")
@@ -172,18 +173,17 @@ def test_missing_checkpoint_is_one_line(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unwritable_directory_is_one_line(tmp_path):
+def test_unwritable_directory_is_one_line(tmp_path, as_ordinary_user):
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
-    # root ignores permissions; /proc refuses new directories to everyone
-    parent = Path("/proc") if os.geteuid() == 0 else locked
     try:
-        result = tinynas("export", "etn-w0.35-ssdlite", "--out", str(parent / "out"))
+        result = tinynas("export", "etn-w0.35-ssdlite", "--out", str(locked / "out"),
+                         preexec=as_ordinary_user)
     finally:
         locked.chmod(0o700)
     assert result.returncode == 2, result.stderr
-    assert "cannot write" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "is not writable" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert list(locked.iterdir()) == []
 
 

@@ -69,6 +69,7 @@ def _fake_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(nas.export, "pipeline", fake, raising=False)
 
 
+@pytest.mark.slow
 def test_top_k_trains_records_reuses_and_survives_a_failed_export(make_views_study, small_demo,
                                                                   monkeypatch, cli):
     vs = make_views_study(data=str(small_demo))

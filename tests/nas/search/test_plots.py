@@ -37,13 +37,11 @@ def test_staircase_joins_only_the_proxy_latency_front(make_views_study):
 
 
 def test_png(make_views_study, tmp_path):
-    pytest.importorskip("matplotlib")
     path = plots.write_png(_data(make_views_study()), tmp_path / "x" / "pareto.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 
 
 def test_html_is_self_contained(make_views_study, tmp_path):
-    pytest.importorskip("plotly")
     path = plots.write_html(_data(make_views_study()), tmp_path / "pareto.html")
     text = path.read_text()
     # plotly.js inlined (no script loaded from a CDN): the page opens offline.

@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from nas.search import queue
+from nas.search.optuna_private import trial_id_of
 from nas.search.storage import resolve_storage
 
 
@@ -50,8 +51,8 @@ def test_stale_running_trial_is_failed(storage, monkeypatch) -> None:
     monkeypatch.setenv(queue.STALE_ENV, "30")
     study = optuna.create_study(storage=storage, study_name="s")
     dead, alive = study.ask(), study.ask()
-    storage.set_trial_system_attr(dead._trial_id, queue.HEARTBEAT_ATTR, time.time() - 100)
-    storage.set_trial_system_attr(alive._trial_id, queue.HEARTBEAT_ATTR, time.time())
+    storage.set_trial_system_attr(trial_id_of(dead), queue.HEARTBEAT_ATTR, time.time() - 100)
+    storage.set_trial_system_attr(trial_id_of(alive), queue.HEARTBEAT_ATTR, time.time())
     failed = queue.fail_stale([study])
     assert [t.number for t in failed] == [dead.number]
     frozen = study.trials[dead.number]
@@ -66,10 +67,10 @@ def test_heartbeat_stamps_while_watched(storage, monkeypatch) -> None:
     study = optuna.create_study(storage=storage, study_name="s")
     trial = study.ask()
     with queue.Heartbeat(storage) as beat:
-        beat.watch(trial._trial_id)
-        first = storage.get_trial(trial._trial_id).system_attrs[queue.HEARTBEAT_ATTR]
+        beat.watch(trial_id_of(trial))
+        first = storage.get_trial(trial_id_of(trial)).system_attrs[queue.HEARTBEAT_ATTR]
         time.sleep(0.3)
-        later = storage.get_trial(trial._trial_id).system_attrs[queue.HEARTBEAT_ATTR]
+        later = storage.get_trial(trial_id_of(trial)).system_attrs[queue.HEARTBEAT_ATTR]
     assert later > first
 
 
@@ -118,6 +119,7 @@ while (trial_id := queue.claim(study)) is not None:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_four_processes_never_claim_one_slot_twice(tmp_path: Path, kind: str) -> None:
     # Without the claim study, SQLite let two processes both move one WAITING trial to

@@ -27,6 +27,7 @@ from estimators.estimate import Budgets
 from estimators.targets import Target, get_target
 from nas.search import driver, queue
 from nas.search.objective import Assessment, assess
+from nas.search.optuna_private import storage_of, trial_id_of
 from nas.search.storage import resolve_storage
 from objectives.data.demo import DEMO_SIZES, write_demo
 from objectives.proxies import AccuracyProxy, ProxyData, ProxyPruned, Report, register_proxy
@@ -154,6 +155,7 @@ def _load(tmp_path: Path, name: str = "search", url: str | None = None) -> optun
     return optuna.load_study(study_name=name, storage=storage)
 
 
+@pytest.mark.slow
 def test_tiny_search_records_the_layout_and_honours_budgets(search, tmp_path: Path) -> None:
     code, row, err = search("--trials", "8", "--seed", "1")
     assert code == 0, err
@@ -204,6 +206,7 @@ def _assess(name: str, target: Target, limits: Budgets) -> Assessment:
     return assess(ModelSpec(3, baseline=name), target, limits, None)
 
 
+@pytest.mark.slow
 def test_resume_adds_trials_up_to_the_new_count(search, tmp_path: Path) -> None:
     assert search("--trials", "4")[0] == 0
     first = {t.number: t.values for t in _load(tmp_path).trials}
@@ -216,6 +219,7 @@ def test_resume_adds_trials_up_to_the_new_count(search, tmp_path: Path) -> None:
     assert search("--trials", "7")[1]["trials"] == 7  # nothing left to do
 
 
+@pytest.mark.slow
 def test_other_config_is_refused(search, tmp_path: Path) -> None:
     assert search("--trials", "2")[0] == 0
     code, row, err = search("--trials", "2", "--flash", "800KiB")
@@ -283,6 +287,7 @@ def test_gp_sampler_searches_under_the_constraints(search, tmp_path: Path) -> No
     assert all(all(v <= 0 for v in t.constraints.values()) for t in study.best_trials)
 
 
+@pytest.mark.slow
 def test_a_trial_that_raises_is_failed_and_the_search_goes_on(search, tmp_path: Path) -> None:
     FlakyProxy.calls = 0
     # Generous budgets: most genomes are scored, so the proxy is called several times.
@@ -307,6 +312,7 @@ def test_pruned_proxy_marks_trial_pruned_with_companion(search, tmp_path: Path) 
     assert all(t.state == TrialState.PRUNED for t in companions)
 
 
+@pytest.mark.slow
 def test_a_diverging_training_fails_its_trial_and_views_show_why(search, cli,
                                                                 tmp_path: Path) -> None:
     # Generous budgets: the sampled genomes fit, so they are trained (and diverge) too.
@@ -329,6 +335,7 @@ def test_a_diverging_training_fails_its_trial_and_views_show_why(search, cli,
     assert "training diverged" in listed[number]["fail_reason"]
 
 
+@pytest.mark.slow
 def test_a_training_proxy_is_run_once_per_trial_and_its_parts_are_stored(
         search, tmp_path: Path) -> None:
     PartsProxy.calls = 0
@@ -346,6 +353,7 @@ def test_a_training_proxy_is_run_once_per_trial_and_its_parts_are_stored(
     assert [t.value for t in companions] == [0.5] * len(scored)
 
 
+@pytest.mark.slow
 def test_a_continued_search_hands_its_trained_results_to_the_proxy(search,
                                                                  tmp_path: Path) -> None:
     from nas.search import trials
@@ -378,6 +386,7 @@ def test_a_loss_area_search_reports_halving_rungs_to_its_companion(search,
     assert any(t.intermediate_values for t in companions)
 
 
+@pytest.mark.slow
 def test_estimate_proxy_gives_a_trial_its_search_score(search, cli, demo_data: Path,
                                                        tmp_path: Path) -> None:
     code, _, err = search("--trials", "4", "--proxy", "composite")
@@ -399,6 +408,7 @@ def test_estimate_proxy_gives_a_trial_its_search_score(search, cli, demo_data: P
     assert row["flash_bytes"] == trial.user_attrs["estimate"]["flash_bytes"]
 
 
+@pytest.mark.slow
 def test_trial_budget_prunes_a_training_proxy_with_the_reason(search, tmp_path: Path) -> None:
     code, _, err = search("--trials", "2", "--proxy", "short-train:steps=100000",
                             "--trial-budget", "1s")
@@ -413,6 +423,7 @@ def test_trial_budget_prunes_a_training_proxy_with_the_reason(search, tmp_path: 
     assert code == 2 and "trains nothing" in err
 
 
+@pytest.mark.slow
 def test_interrupt_keeps_finished_trials_and_rerun_completes(search, tmp_path: Path) -> None:
     InterruptingProxy.calls = 0  # the second scored trial is a baseline (they run first)
     args = ("--trials", "5", "--proxy", "test-interrupt", "--flash", "2MiB", "--ram", "900KiB")
@@ -423,7 +434,7 @@ def test_interrupt_keeps_finished_trials_and_rerun_completes(search, tmp_path: P
     stopped = [t for t in trials if t.state == TrialState.FAIL]
     assert len(stopped) == 1 and stopped[0].user_attrs["fail_reason"] == "interrupted"
     assert not [t for t in trials if t.state == TrialState.RUNNING]
-    kept = {t._trial_id: t.values for t in trials if t.state == TrialState.COMPLETE}
+    kept = {trial_id_of(t): t.values for t in trials if t.state == TrialState.COMPLETE}
     code, row, err = search(*args)
     assert code == 0, err
     assert row["trials"] == 5
@@ -431,15 +442,16 @@ def test_interrupt_keeps_finished_trials_and_rerun_completes(search, tmp_path: P
     by_name = {t.user_attrs["baseline"] for t in baselines if t.state == TrialState.COMPLETE}
     assert by_name == {t.user_attrs["baseline"] for t in baselines}  # the stopped one re-ran
     again = _load(tmp_path).trials + baselines
-    assert {t._trial_id: t.values for t in again if t._trial_id in kept} == kept
+    assert {trial_id_of(t): t.values for t in again if trial_id_of(t) in kept} == kept
 
 
+@pytest.mark.slow
 def test_stale_running_trial_is_failed_on_restart(search, tmp_path: Path) -> None:
     assert search("--trials", "2")[0] == 0
     study = _load(tmp_path)
     ghost = study.ask()  # a worker that died: RUNNING, last heartbeat long ago
-    study._storage.set_trial_system_attr(ghost._trial_id, queue.HEARTBEAT_ATTR,
-                                         time.time() - 3600)
+    storage_of(study).set_trial_system_attr(trial_id_of(ghost), queue.HEARTBEAT_ATTR,
+                                            time.time() - 3600)
     code, row, err = search("--trials", "4")
     assert code == 0, err
     trials = _load(tmp_path).trials
@@ -460,6 +472,7 @@ def test_bad_input_leaves_no_study(search, tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_latency_budget_is_a_constraint(search, tmp_path: Path) -> None:
     code, _, err = search("--trials", "6", "--latency-ms", "150")
     assert code == 0, err
@@ -498,12 +511,12 @@ def test_sigkill_while_training_then_rerun_reaches_the_count(demo_data: Path,
     finally:
         proc.kill()
         proc.wait()
-    before = {t._trial_id: (t.state, t.values) for t in _all_trials(tmp_path)
+    before = {trial_id_of(t): (t.state, t.values) for t in _all_trials(tmp_path)
               if t.state == TrialState.COMPLETE}
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["trials"] == 2
-    after = {t._trial_id: t for t in _all_trials(tmp_path)}
+    after = {trial_id_of(t): t for t in _all_trials(tmp_path)}
     assert {i: (after[i].state, after[i].values) for i in before} == before
     killed = after[running]
     assert killed.state == TrialState.FAIL
@@ -533,7 +546,7 @@ def test_sigterm_while_training_marks_the_trial_and_exits_130(demo_data: Path,
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("note: interrupted (")
     assert "Traceback" not in err
-    stopped = {t._trial_id: t for t in _all_trials(tmp_path)}[running]
+    stopped = {trial_id_of(t): t for t in _all_trials(tmp_path)}[running]
     assert stopped.state == TrialState.FAIL and not queue.counts(stopped)
     assert stopped.user_attrs["fail_reason"] == "interrupted"
     companions = _load(tmp_path, "search:prune").trials
@@ -566,7 +579,7 @@ def _training_trial(tmp_path: Path) -> int | None:
     numbers = {t.user_attrs.get("trial"): t for t in _load(tmp_path, "search:prune").trials
                if t.state == TrialState.RUNNING and t.intermediate_values}
     running = [t for t in trials if t.state == TrialState.RUNNING and t.number in numbers]
-    return running[0]._trial_id if running else None
+    return trial_id_of(running[0]) if running else None
 
 
 @pytest.mark.slow

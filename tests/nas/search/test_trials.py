@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 
 import optuna
 import pytest
@@ -116,3 +117,60 @@ def test_pick_rivals_each_baseline_then_fills_by_proxy(make_views_study):
     assert [r.trial for r in pick(front, bases, 1)] == [0]
     assert [r.trial for r in pick(front, [], 2)] == [6, 1]
     assert pick([], bases, 3) == []
+
+
+def _front_pairwise(study: optuna.Study) -> list[int]:
+    """The feasible front by definition: feasible trials no other feasible trial dominates."""
+    signs = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0
+             for d in study.directions]
+    points = {t.number: [s * v for s, v in zip(signs, t.values, strict=True)]
+              for t in study.get_trials(deepcopy=False) if trials.feasible(t)}
+
+    def dominates(a: list[float], b: list[float]) -> bool:
+        return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+    return sorted(n for n, p in points.items()
+                  if not any(dominates(q, p) for q in points.values()))
+
+
+def _made_trial(proxy: float, latency: float, state: str, flash_over: float
+                ) -> optuna.trial.FrozenTrial:
+    """A finished trial as the objective records it (user attrs cut to what the front reads)."""
+    if state != "COMPLETE":
+        return optuna.trial.create_trial(state=getattr(optuna.trial.TrialState, state))
+    rejected = flash_over > 0
+    return optuna.trial.create_trial(
+        values=[-math.inf if rejected else proxy, latency],
+        constraints={"flash": flash_over, "ram": -1.0},
+        user_attrs={"rejected": "flash"} if rejected else {"proxy": proxy})
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_front_is_the_pairwise_feasible_front_ties_and_rejects_included(seed):
+    # A better proxy costs latency, so the front has several trials; few distinct values, so
+    # many tie (equal points are both on it); rejected trials (-inf proxy, over budget, a
+    # constraint of exactly 0 fits) fall anywhere; failed and pruned ones in between.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    rng = random.Random(seed)
+    for _ in range(40):
+        level = rng.randrange(5)
+        state = rng.choice(["COMPLETE"] * 5 + ["FAIL", "PRUNED"])
+        study.add_trial(_made_trial(0.1 + 0.2 * level, 10.0 * (level + 1) + rng.choice([0, 5, 10]),
+                                    state, rng.choice([-1.0, -1.0, 0.0, 100.0])))
+    front = trials.front_trials(study)
+    assert len(front) >= 3
+    assert sorted(t.number for t in front) == _front_pairwise(study)
+    assert [t.number for t in front] == [
+        t.number for t in sorted(front, key=lambda t: (t.values[1], t.number))]
+
+
+def test_front_leaves_out_trials_without_constraints():
+    # Where no trial recorded constraints, Optuna's best_trials takes every COMPLETE trial for
+    # feasible, a -inf proxy included; the front wants recorded constraints that hold.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.tell(study.ask(), [-math.inf, 1.0])
+    study.tell(study.ask(), [0.5, 10.0])
+    assert len(study.best_trials) == 2
+    assert trials.front_trials(study) == []

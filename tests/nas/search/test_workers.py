@@ -37,6 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.models import UsageError
 from nas.search import driver, queue
+from nas.search.optuna_private import storage_of, study_id_of, trial_id_of
 from nas.search.storage import engine_url, interrupts_deferred, resolve_storage
 from objectives.data.demo import DEMO_SIZES, write_demo
 from search_space.baselines import list_baselines
@@ -434,6 +435,7 @@ def test_a_worker_whose_trial_was_replaced_moves_on(tmp_path: Path) -> None:
     assert queue.claim(study) is not None  # the other slot is still there to run
 
 
+@pytest.mark.slow
 def test_baselines_left_unqueued_by_a_dead_creator_are_queued_by_the_next_run(
         cli, demo_data: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'search.db'}"
@@ -447,7 +449,7 @@ def test_baselines_left_unqueued_by_a_dead_creator_are_queued_by_the_next_run(
     # its config is stored, the `not_fitting` attr (written last) is not.
     old = load(tmp_path, url, "search:baselines")
     fitting = sorted(t.user_attrs["baseline"] for t in old.trials)
-    storage.delete_study(old._study_id)
+    storage.delete_study(study_id_of(old))
     main = load(tmp_path, url, "search")
     partial = optuna.create_study(storage=storage, study_name="search:baselines",
                                   directions=main.directions)
@@ -504,6 +506,7 @@ resolve_storage(url, Path("."))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("storage_url", ["sqlite", "postgresql"], indirect=True)
 def test_processes_opening_a_new_database_at_once_all_succeed(storage_url: str,
                                                               tmp_path: Path) -> None:
@@ -545,7 +548,7 @@ def _nsga2_with_stale_search_space(sampler: optuna.samplers.NSGAIISampler) -> di
     add(0.8, False)
     add(0.9, False)  # generation 1: the best, so the parents of generation 2
     trial = study.ask()
-    frozen = study._storage.get_trial(trial._trial_id)
+    frozen = storage_of(study).get_trial(trial_id_of(trial))
     return sampler.sample_relative(study, frozen, space)
 
 

@@ -4,9 +4,8 @@ import dataclasses
 
 import pytest
 
-from objectives.models import genome_at_resolution
 from search_space.baselines import seed_genome
-from search_space.genome import GenomeError
+from search_space.genome import GenomeError, genome_at_resolution
 from search_space.model import lower
 
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from optuna.study import StudyDirection
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from nas.search.optuna_private import trial_id_of
 from nas.search.queue import FAIL_REASON, counts
-from nas.search.trials import feasible, pareto_front
+from nas.search.trials import feasible, front_trials
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,15 @@ class Tally:
     finished: tuple[FrozenTrial, ...]   # main then baselines, for per-trial lines
 
     @classmethod
-    def of(cls, main: Sequence[FrozenTrial], baselines: Sequence[FrozenTrial],
-           directions: Sequence[StudyDirection], *, n_trials: int | None,
-           deadline: float | None, elapsed: float, done_before: int) -> Tally:
+    def of(cls, main_study: optuna.Study, baselines_study: optuna.Study, *,
+           n_trials: int | None, deadline: float | None, elapsed: float,
+           done_before: int) -> Tally:
+        # The front first: a trial on it stays complete and feasible, so it is among the
+        # trials read after it (read the other way round, a trial finishing in between could
+        # be on the front but not yet counted).
+        front = sorted(t.number for t in front_trials(main_study))
+        main = main_study.get_trials(deepcopy=False)
+        baselines = baselines_study.get_trials(deepcopy=False)
         live = [t for t in main if counts(t)]
         ended = [t for t in live if t.state.is_finished()]
         ok = [t for t in ended if feasible(t)]
@@ -60,7 +66,7 @@ class Tally:
             pruned=sum(t.state == TrialState.PRUNED for t in ended),
             failed=sum(t.state == TrialState.FAIL for t in ended),
             running=sum(t.state == TrialState.RUNNING for t in main),
-            front=tuple(t.number for t in pareto_front(ok, directions)),
+            front=tuple(front),
             best_proxy=max((t.values[0] for t in ok), default=None),
             best_latency_ms=min((t.values[1] for t in ok), default=None),
             baselines_done=sum(t.state.is_finished() and counts(t) for t in baselines),
@@ -104,8 +110,9 @@ class PlainProgress(SearchProgress):
 
     def refresh(self, tally: Tally) -> None:
         run_start = time.time() - tally.elapsed
-        fresh = [t for t in tally.finished if t._trial_id not in self._seen]
-        self._seen.update(t._trial_id for t in fresh)
+        # By storage id: the main study's and the baselines' trial numbers overlap.
+        fresh = [t for t in tally.finished if trial_id_of(t) not in self._seen]
+        self._seen.update(trial_id_of(t) for t in fresh)
         # A continued study: what ended before this run was printed by earlier runs.
         fresh = [t for t in fresh if _ended_at(t) >= run_start]
         for trial in sorted(fresh, key=lambda t: (_ended_at(t), t.number)):

@@ -75,6 +75,7 @@ def _models(genomes: int, seed: int, space: str = "full", baselines: bool = True
 
 
 def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
+    from estimators import tflite
     from estimators.deploy import deployed
     from estimators.files import atomic_write_bytes, atomic_write_text
     from estimators.flash import tflite_bytes
@@ -95,7 +96,7 @@ def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
     identical = all(np.array_equal(a, b) for a, b in zip(
         runtimes.tflm_outputs(converted.tflite, x), runtimes.tflm_outputs(converted.unplanned, x),
         strict=True))
-    buffers = memory_plan.file_buffers(rewrite.load(converted.unplanned))
+    buffers = memory_plan.file_buffers(tflite.load(converted.unplanned))
     if keep is not None:
         atomic_write_bytes(keep / f"{name}.tflite", converted.tflite)
         atomic_write_text(keep / f"{name}.json", json.dumps(spec.to_dict()))

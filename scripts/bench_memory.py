@@ -101,10 +101,11 @@ def _measure_file(path: Path) -> dict[str, Any]:
     """In this process: default head, floor, our plan on the file and TFLM's head with it."""
     import numpy as np
 
+    from estimators import tflite
     from nas.export import memory_plan, rewrite, runtimes
 
     data = path.read_bytes()
-    model = rewrite.load(data)
+    model = tflite.load(data)
     buffers = memory_plan.file_buffers(model)
     found = memory_plan.embed(model)
     planned = rewrite.pack(model)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from estimators import tflite
 from estimators.deploy import deployed
 from estimators.estimate import Budgets, estimate, memory_figures, totals, violations
 from estimators.files import staged_dir
@@ -25,7 +26,7 @@ from estimators.flash import tflite_bytes as flash_file_bytes
 from estimators.ram import TAIL_HOST64, TAIL_MCU32, arena_plan, tail_bytes
 from estimators.targets import Target
 from estimators.xcubeai import figures_dict
-from nas.export import calibration, memory_plan, rewrite, runtimes
+from nas.export import calibration, memory_plan, runtimes
 from nas.export.convert import (
     ConversionError,
     Converted,
@@ -145,7 +146,7 @@ def check_memory_plan(converted: Converted, measured: dict[str, Any], images: np
         "offline_plan": converted.memory_plan is not None,
         "tflm_arena_head_default_bytes": default.head_bytes,
         "arena_head_floor_bytes": memory_plan.file_buffers(
-            rewrite.load(converted.unplanned)).floor_bytes,
+            tflite.load(converted.unplanned)).floor_bytes,
         "offline_plan_method": None, "arena_head_planned_bytes": None,
         "offline_plan_outputs_identical": None,
     }

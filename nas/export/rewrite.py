@@ -23,11 +23,9 @@ from collections.abc import Mapping
 
 import flatbuffers
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
 
-from nas.export.inspect import builtin_code, op_kind
+from estimators.tflite import IDENTIFIER, builtin_code, load, op_kind, opcode_builtin, schema
 
-TFLITE_IDENTIFIER = b"TFL3"
 BUFFER_ALIGNMENT = 16
 # DEPTHWISE_CONV_2D version 3 is the per-channel int8 kernel (what the converter emits).
 DEPTHWISE_VERSION = 3
@@ -52,7 +50,7 @@ class _AlignedBuffer(schema.BufferT):
 
 def _opcode_index(model: schema.ModelT, builtin: int, version: int) -> int:
     for i, code in enumerate(model.operatorCodes):
-        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+        if opcode_builtin(code) == builtin:
             return i
     code = schema.OperatorCodeT()
     code.builtinCode = builtin
@@ -120,14 +118,10 @@ def rename_io(model: schema.ModelT, inputs: Mapping[int, str], outputs: Mapping[
         sg.tensors[sg.outputs[position]].name = name.encode()
 
 
-def load(data: bytes) -> schema.ModelT:
-    return schema.ModelT.InitFromPackedBuf(data, 0)
-
-
 def pack(model: schema.ModelT) -> bytes:
     model.buffers = [_aligned(b) for b in model.buffers]
     builder = flatbuffers.Builder(1 << 20)
-    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
     return bytes(builder.Output())
 
 

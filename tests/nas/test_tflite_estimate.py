@@ -9,12 +9,12 @@ from pathlib import Path
 import flatbuffers
 import numpy as np
 import pytest
-from ai_edge_litert import schema_py_generated as schema
 
 from estimators.deploy import deployed
 from estimators.estimate import Budgets
 from estimators.ram import TAIL_MCU32, tail_bytes
 from estimators.targets import get_target
+from estimators.tflite import schema
 from estimators.xcubeai import xcubeai_memory
 from nas.export.inspect import deployed_from_tflite, kernels_from_tflite
 from nas.export.runtimes import tflm_arena

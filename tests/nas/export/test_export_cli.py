@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from estimators import tflite
 from estimators.deploy import deployed
 from nas.export import memory_plan, rewrite, runtimes
 from nas.export.carray import read_c_array
@@ -74,7 +75,7 @@ def test_the_int8_file_runs_in_both_runtimes_and_matches_the_float_model(exporte
     assert card["tflm_arena_bytes"] == runtimes.tflm_arena(data).total_bytes
     assert card["tflm_vs_litert_max_lsb"] <= 4
     # full int8: int8 input and outputs, named
-    model = rewrite.load(data)
+    model = tflite.load(data)
     sg = model.subgraphs[0]
     assert [sg.tensors[i].name for i in sg.inputs] == [b"images"]
     assert sorted(sg.tensors[i].name for i in sg.outputs) == [b"boxes", b"logits"]
@@ -100,7 +101,7 @@ def test_estimates_are_within_the_goals_on_the_export(exported):
 @pytest.mark.slow
 def test_export_carries_the_offline_plan_tflm_allocates(exported):
     out, card, _ = exported
-    model = rewrite.load((out / "model_int8.tflite").read_bytes())
+    model = tflite.load((out / "model_int8.tflite").read_bytes())
     assert memory_plan.read(model) is not None
     assert card["offline_plan"] and card["offline_plan_outputs_identical"]
     assert card["tflm_arena_head_bytes"] == card["arena_head_planned_bytes"]
@@ -119,7 +120,7 @@ def test_no_offline_plan_leaves_the_arena_to_tflm(tmp_path):
                      "--no-offline-plan", "--json")
     assert result.returncode == 0, result.stderr
     card = json.loads(result.stdout)
-    assert memory_plan.read(rewrite.load((out / "model_int8.tflite").read_bytes())) is None
+    assert memory_plan.read(tflite.load((out / "model_int8.tflite").read_bytes())) is None
     assert not card["offline_plan"] and card["arena_head_planned_bytes"] is None
     assert card["tflm_arena_head_bytes"] == card["tflm_arena_head_default_bytes"]
     # the estimate follows: TFLM's greedy plan, and a file without the plan's bytes

@@ -3,10 +3,10 @@ from __future__ import annotations
 import flatbuffers
 import numpy as np
 import pytest
-from ai_edge_litert import schema_py_generated as schema
 
 from estimators.deploy import deployed
 from estimators.latency.features import Kernel, kernels
+from estimators.tflite import schema
 from nas.export.inspect import kernels_from_tflite
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tensorflow.lite.python import schema_py_generated as schema
 
+from estimators import tflite
 from estimators.deploy import deployed
 from estimators.ram import arena_plan
+from estimators.tflite import schema
 from nas.export import memory_plan, rewrite, runtimes
 from nas.export.convert import cosine, float_outputs
 from search_space.model import GraphNet, with_symmetric_padding
@@ -23,7 +24,7 @@ def _file(tiny_int8_export) -> bytes:
 
 
 def test_no_pad_op_and_strided_convs_are_same(tiny_int8_export):
-    model = rewrite.load(_file(tiny_int8_export))
+    model = tflite.load(_file(tiny_int8_export))
     assert "PAD" not in rewrite.op_histogram(_file(tiny_int8_export))
     sg = model.subgraphs[0]
     strided = [op for op in sg.operators
@@ -36,7 +37,7 @@ def test_no_pad_op_and_strided_convs_are_same(tiny_int8_export):
 
 def test_offline_plan_is_in_the_metadata_and_tflm_allocates_it(tiny_int8_export, make_scenes):
     data = _file(tiny_int8_export)
-    model = rewrite.load(data)
+    model = tflite.load(data)
     offsets = memory_plan.read(model)
     sg = model.subgraphs[0]
     assert offsets is not None and len(offsets) == len(sg.tensors)
@@ -48,7 +49,7 @@ def test_offline_plan_is_in_the_metadata_and_tflm_allocates_it(tiny_int8_export,
     assert runtimes.tflm_arena(data).head_bytes == head
     memory_plan.strip(model)
     unplanned = rewrite.pack(model)
-    assert memory_plan.read(rewrite.load(unplanned)) is None
+    assert memory_plan.read(tflite.load(unplanned)) is None
     assert runtimes.tflm_arena(unplanned).head_bytes == buffers.greedy_head_bytes() >= head
     x = runtimes.quantised_inputs(data, make_scenes(1, 96, seed=4))[0]
     for a, b in zip(runtimes.tflm_outputs(data, x), runtimes.tflm_outputs(unplanned, x),

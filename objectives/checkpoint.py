@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from artefacts.tags import check_format
 from estimators.files import atomic_write
 from search_space.baselines import BaselineError
 from search_space.genome import GenomeError
@@ -114,10 +115,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except Exception as exc:  # torch raises many types for a bad file; all mean "not ours"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise CheckpointError(f"'{path}' is not a readable checkpoint ({first})") from None
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise CheckpointError(f"'{path}' is not a tinynas checkpoint (format {found!r}, "
-                              f"expected {CHECKPOINT_FORMAT!r})")
+    check_format(data, CHECKPOINT_FORMAT, lambda found: CheckpointError(
+        f"'{path}' is not a tinynas checkpoint (format {found!r}, expected "
+        f"{CHECKPOINT_FORMAT!r})"))
     try:
         spec = ModelSpec.from_dict(data["model"])
         class_names = tuple(str(n) for n in data["class_names"])

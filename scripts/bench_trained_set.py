@@ -49,6 +49,7 @@ from typing import Any
 
 import torch
 
+from artefacts.tags import check_format
 from estimators.estimate import Budgets
 from estimators.files import atomic_write_json
 from estimators.targets import KIB, get_target
@@ -190,8 +191,8 @@ def pinned_plan(args: argparse.Namespace) -> list[Planned] | None:
     if args.replan or not path.is_file():
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("format") != PLAN_FORMAT:
-        raise SystemExit(f"{path}: format {data.get('format')!r} is not {PLAN_FORMAT!r}")
+    check_format(data, PLAN_FORMAT, lambda found: SystemExit(
+        f"{path}: format {found!r} is not {PLAN_FORMAT!r}"))
     asked = {k: getattr(args, k) for k in PLAN_SETTINGS}
     pinned = {k: data.get("settings", {}).get(k) for k in PLAN_SETTINGS}
     if pinned != asked:

@@ -328,7 +328,7 @@ def test_export_killed_or_interrupted_mid_write_leaves_no_partial_directory(tmp_
     from nas.detector import load_detector
     from nas.export.calibration import synthetic
     from nas.export.carray import read_c_array
-    from nas.export.files import FILES
+    from nas.export.files import LAYOUT
 
     genome = tmp_path / "tiny.json"
     genome.write_text(tiny_genome().to_json())
@@ -348,7 +348,7 @@ def test_export_killed_or_interrupted_mid_write_leaves_no_partial_directory(tmp_
     killed.signal(signal.SIGKILL)
     assert not out.exists()
     [stage] = _hidden_leftovers(parent)
-    assert (stage / "model_data.cc").is_file()
+    assert (stage / LAYOUT.c_source).is_file()
 
     # Ctrl-C at the same point: exit 130, nothing of this run left (TensorFlow's own
     # autograph files in TMPDIR are not ours).
@@ -366,9 +366,9 @@ def test_export_killed_or_interrupted_mid_write_leaves_no_partial_directory(tmp_
     twice.wait_for("rc 0")
     assert twice.proc.wait(timeout=120) == 0, twice.stderr()
     assert sorted(p.name for p in parent.iterdir()) == ["tiny"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
-    card = json.loads((out / "model_card.json").read_text())
-    assert card["tflite_bytes"] == (out / "model_int8.tflite").stat().st_size
-    assert read_c_array(out / "model_data.cc") == (out / "model_int8.tflite").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == sorted(LAYOUT.files)
+    card = json.loads((out / LAYOUT.card_json).read_text())
+    assert card["tflite_bytes"] == (out / LAYOUT.model).stat().st_size
+    assert read_c_array(out / LAYOUT.c_source) == (out / LAYOUT.model).read_bytes()
     detections = load_detector(out).detect(synthetic(96, 2, seed=1))  # LiteRT runs it
     assert len(detections) == 2

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from estimators.files import atomic_write_text
+from nas.export.files import LAYOUT
 
 DEFAULT_SYMBOL = "g_model"
 BYTES_PER_LINE = 12
@@ -85,7 +86,7 @@ def _header(symbol: str, length: int, arena_bytes: int, note: str) -> str:
         f"// {symbol}_len: size of the .tflite file in bytes ({length}).",
         f"// {arena_define(symbol)}: tensor arena to reserve for TFLite Micro, as computed by",
         "// the export: TFLM's allocation measured on the host, with its per-tensor runtime",
-        "// structs re-estimated for a 32-bit board (see model_card.md).",
+        f"// structs re-estimated for a 32-bit board (see {LAYOUT.card_markdown}).",
         "// Kernel scratch buffers of optimised kernels (CMSIS-NN, ESP-NN) may need more.",
         f"#ifndef {guard}",
         f"#define {guard}",

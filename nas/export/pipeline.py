@@ -35,7 +35,7 @@ from nas.export.convert import (
     float_outputs,
     output_names,
 )
-from nas.export.files import FILES, check_out_dir, genome_json
+from nas.export.files import LAYOUT, check_out_dir, genome_json
 from nas.export.memory_plan import OfflinePlanError
 from search_space.detection import softmax
 from search_space.model import GraphNet
@@ -268,16 +268,16 @@ def _write(stage: Path, request: ExportRequest, tflite: bytes, onnx: bytes,
     from nas.export.carray import write_c_array
 
     # Plain writes: the stage as a whole is what appears atomically (staged_dir).
-    (stage / "model_int8.tflite").write_bytes(tflite)
-    (stage / "model.onnx").write_bytes(onnx)
+    (stage / LAYOUT.model).write_bytes(tflite)
+    (stage / LAYOUT.onnx).write_bytes(onnx)
     genome = genome_json(request.spec, request.class_names, output_names(request.net))
-    (stage / "genome.json").write_text(json.dumps(genome, indent=2) + "\n", encoding="utf-8")
-    (stage / "model_card.json").write_text(json.dumps(card_json(result), indent=2) + "\n",
-                                           encoding="utf-8")
-    (stage / "model_card.md").write_text(render_markdown(result), encoding="utf-8")
-    write_c_array(tflite, stage / "model_data.h", stage / "model_data.cc",
+    (stage / LAYOUT.genome).write_text(json.dumps(genome, indent=2) + "\n", encoding="utf-8")
+    (stage / LAYOUT.card_json).write_text(json.dumps(card_json(result), indent=2) + "\n",
+                                          encoding="utf-8")
+    (stage / LAYOUT.card_markdown).write_text(render_markdown(result), encoding="utf-8")
+    write_c_array(tflite, stage / LAYOUT.c_header, stage / LAYOUT.c_source,
                   arena_bytes=result["arena_bytes_estimated_target"],
                   note=f"{request.spec.label} for {request.target.name}")
-    missing = [f for f in FILES if not (stage / f).is_file()]
+    missing = [f for f in LAYOUT.files if not (stage / f).is_file()]
     if missing:
         raise RuntimeError(f"export wrote no {', '.join(missing)}")

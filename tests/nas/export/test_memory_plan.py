@@ -13,6 +13,7 @@ from estimators.ram import arena_plan
 from estimators.tflite import schema
 from nas.export import memory_plan, rewrite, runtimes
 from nas.export.convert import cosine, float_outputs
+from nas.export.files import LAYOUT
 from search_space.model import GraphNet, with_symmetric_padding
 
 pytestmark = pytest.mark.slow  # the shared tiny export takes ~10 s once per session
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow  # the shared tiny export takes ~10 s once per ses
 
 def _file(tiny_int8_export) -> bytes:
     out, _ = tiny_int8_export
-    return (out / "model_int8.tflite").read_bytes()
+    return (out / LAYOUT.model).read_bytes()
 
 
 def test_no_pad_op_and_strided_convs_are_same(tiny_int8_export):
@@ -64,7 +65,7 @@ def test_int8_file_computes_same_padding_not_symmetric(tiny_int8_export, make_sc
     """Padding parity: the int8 file follows the SAME-padded float model it came from; the
     same weights with PyTorch's symmetric padding are measurably further away."""
     out, net = tiny_int8_export
-    data = (out / "model_int8.tflite").read_bytes()
+    data = (out / LAYOUT.model).read_bytes()
     images = make_scenes(4, 96, seed=6)
     names = runtimes.output_names(data)
     q = dict(zip(names, runtimes.litert_outputs(data, images), strict=True))

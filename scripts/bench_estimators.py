@@ -80,13 +80,13 @@ def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
     from estimators.files import atomic_write_bytes, atomic_write_text
     from estimators.flash import tflite_bytes
     from estimators.ram import TAIL_HOST64, arena_plan
-    from nas.export import calibration, memory_plan, rewrite, runtimes
+    from nas.export import memory_plan, representative, rewrite, runtimes
     from nas.export.convert import convert
     from nas.export.pipeline import parity
     from search_space.model import as_if_trained
 
     net = as_if_trained(spec.build()).eval()
-    images = calibration.synthetic(net.arch.input_size, 16)
+    images = representative.synthetic(net.arch.input_size, 16)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
         converted = convert(net, images, Path(work))

@@ -130,7 +130,7 @@ def _legacy_file(name: str, cache: Path) -> Path:
     import tempfile
 
     from estimators.files import atomic_write_bytes
-    from nas.export import calibration
+    from nas.export import representative
     from nas.export.convert import convert
     from search_space.baselines import get_baseline
     from search_space.model import as_if_trained
@@ -139,7 +139,7 @@ def _legacy_file(name: str, cache: Path) -> Path:
     spec = ModelSpec(get_baseline(name).num_classes, baseline=name, padding=SYMMETRIC)
     net = as_if_trained(spec.build()).eval()
     with tempfile.TemporaryDirectory() as work:
-        converted = convert(net, calibration.synthetic(net.arch.input_size, 16), Path(work),
+        converted = convert(net, representative.synthetic(net.arch.input_size, 16), Path(work),
                             offline_plan=False)
     atomic_write_bytes(path, converted.tflite)
     return path

@@ -326,9 +326,9 @@ def test_export_killed_or_interrupted_mid_write_leaves_no_partial_directory(tmp_
     from test_export_cli import tiny_genome
 
     from nas.detector import load_detector
-    from nas.export.calibration import synthetic
     from nas.export.carray import read_c_array
     from nas.export.files import LAYOUT
+    from nas.export.representative import synthetic
 
     genome = tmp_path / "tiny.json"
     genome.write_text(tiny_genome().to_json())

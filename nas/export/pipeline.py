@@ -26,7 +26,7 @@ from estimators.flash import tflite_bytes as flash_file_bytes
 from estimators.ram import TAIL_HOST64, TAIL_MCU32, arena_plan, tail_bytes
 from estimators.targets import Target
 from estimators.xcubeai import figures_dict
-from nas.export import calibration, memory_plan, runtimes
+from nas.export import memory_plan, representative, runtimes
 from nas.export.convert import (
     ConversionError,
     Converted,
@@ -70,7 +70,7 @@ class ExportRequest:
     # The training images themselves (a dataset's split, class subset applied): used rather
     # than every image under calib_dir, which then only names where they come from.
     calib_files: tuple[Path, ...] = ()
-    calib_count: int = calibration.DEFAULT_COUNT
+    calib_count: int = representative.DEFAULT_COUNT
     parity_images: int = 8
     latency_runs: int = 20
     offline_plan: bool = True  # write the arena plan into the file (OfflineMemoryAllocation)
@@ -80,14 +80,14 @@ class ExportRequest:
 def calibration_images(request: ExportRequest) -> tuple[np.ndarray, dict[str, Any]]:
     size = request.net.arch.input_size
     if request.calib_files:
-        images = calibration.from_files(request.calib_files, size, request.calib_count)
+        images = representative.from_files(request.calib_files, size, request.calib_count)
         source = request.calib_dir or request.calib_files[0].parent
         return images, {"source": str(source), "images": len(images)}
     if request.calib_dir is not None:
-        images = calibration.from_folder(request.calib_dir, size, request.calib_count)
+        images = representative.from_folder(request.calib_dir, size, request.calib_count)
         return images, {"source": str(request.calib_dir), "images": len(images)}
-    images = calibration.synthetic(size, request.calib_count)
-    return images, {"source": "synthetic scenes (nas.export.calibration)",
+    images = representative.synthetic(size, request.calib_count)
+    return images, {"source": "synthetic scenes (nas.export.representative)",
                     "images": len(images)}
 
 

@@ -139,7 +139,7 @@ def test_c_array_round_trips_to_the_same_bytes(exported):
 @pytest.mark.slow
 def test_detector_equals_the_pytorch_post_processing(exported):
     from nas.detector import load_detector
-    from nas.export.calibration import synthetic
+    from nas.export.representative import synthetic
     from search_space.detection import PostProcess, postprocess
 
     out, _, genome = exported

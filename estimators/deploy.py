@@ -52,6 +52,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from estimators.counting import op_macs
 from estimators.ir import ACTIVATIONS, Graph, Op, conv_pads
@@ -148,8 +149,16 @@ class DeployedGraph:
     def nbytes(self, tensor_id: int) -> int:
         return self.tensors[tensor_id].nbytes
 
+    @cached_property
+    def _constant(self) -> tuple[bool, ...]:
+        # Looked up once per graph, not once per operand: the search asks per genome.
+        return tuple([t.role != ACTIVATION for t in self.tensors])
+
     def activation_inputs(self, op: DeployedOp) -> tuple[int, ...]:
-        return tuple(t for t in op.inputs if not self.tensors[t].is_constant)
+        """The op's operands that are activations: those with no constant data, as in the
+        file (:func:`estimators.tflite.activation_inputs`)."""
+        constant = self._constant
+        return tuple([t for t in op.inputs if not constant[t]])
 
     @property
     def activations(self) -> list[DTensor]:

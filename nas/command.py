@@ -25,7 +25,7 @@ from estimators.latency.environment import describe
 from estimators.latency.profiles import matching_host_profile
 from estimators.targets import Target, TargetError, get_target, list_targets
 from nas.detector import DetectorError
-from nas.export.calibration import CalibrationError
+from nas.export.representative import CalibrationError
 from nas.models import UsageError
 from objectives.checkpoint import CheckpointError
 from objectives.data.dataset import DatasetError

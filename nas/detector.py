@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.export.files import LAYOUT, check_genome
 from nas.export.runtimes import Quantisation
 from search_space.baselines import BaselineError
 from search_space.detection import Detections, PostProcess, normalise, postprocess
@@ -24,9 +25,6 @@ from search_space.genome import GenomeError
 from search_space.model import DETECTION
 from search_space.spec import ModelSpec
 
-EXPORT_FORMAT = "tinynas-export/1"
-MODEL_FILE = "model_int8.tflite"
-GENOME_FILE = "genome.json"
 OUTPUT_ROLES = ("boxes", "logits")
 
 
@@ -197,20 +195,20 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
     """(the .tflite, its genome.json) for an export dir or the file inside it."""
     path = Path(path)
     if path.is_dir():
-        model = path / MODEL_FILE
+        model = path / LAYOUT.model
         if not model.is_file():
-            raise DetectorError(f"{path}: no {MODEL_FILE} in this directory (expected an "
+            raise DetectorError(f"{path}: no {LAYOUT.model} in this directory (expected an "
                                 "export directory or the .tflite inside it)")
-        return model, path / GENOME_FILE
+        return model, path / LAYOUT.genome
     if not path.exists():
         raise DetectorError(f"{path}: no such file or directory")
-    return path, path.parent / GENOME_FILE
+    return path, path.parent / LAYOUT.genome
 
 
 def _read_export(genome: Path) -> dict[str, Any]:
     if not genome.is_file():
-        raise DetectorError(f"{genome}: missing; an export directory holds {MODEL_FILE} and "
-                            f"{GENOME_FILE} side by side")
+        raise DetectorError(f"{genome}: missing; an export directory holds {LAYOUT.model} and "
+                            f"{LAYOUT.genome} side by side")
     try:
         data = json.loads(genome.read_text())
     except (OSError, UnicodeDecodeError) as exc:
@@ -218,13 +216,10 @@ def _read_export(genome: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise DetectorError(f"{genome}: not valid JSON ({exc.msg} at line {exc.lineno})"
                             ) from None
-    found = data.get("format") if isinstance(data, dict) else type(data).__name__
-    if found != EXPORT_FORMAT:
-        raise DetectorError(f"{genome}: format {found!r}, expected {EXPORT_FORMAT!r}")
-    missing = [k for k in ("model", "class_names", "outputs") if k not in data]
-    if missing:
-        raise DetectorError(f"{genome}: missing {', '.join(missing)}")
-    return data
+    try:
+        return check_genome(data)
+    except ValueError as exc:
+        raise DetectorError(f"{genome}: {exc}") from None
 
 
 def _spec(data: dict[str, Any], genome: Path) -> tuple[ModelSpec, tuple[str, ...]]:

@@ -24,7 +24,8 @@ from typing import Any
 
 import torch
 
-from estimators.files import atomic_write
+from artefacts.atomic import atomic_write
+from artefacts.tags import check_format
 from search_space.baselines import BaselineError
 from search_space.genome import GenomeError
 from search_space.model import GraphNet
@@ -79,7 +80,7 @@ def save_checkpoint(path: str | Path, *, spec: ModelSpec, class_names: Sequence[
                     history: Sequence[Mapping[str, Any]] = (),
                     data: Mapping[str, Any] | None = None,
                     epoch_losses: Sequence[Sequence[float]] = ()) -> Path:
-    """Write atomically (:func:`estimators.files.atomic_write`: a hidden temporary in the
+    """Write atomically (:func:`artefacts.atomic.atomic_write`: a hidden temporary in the
     same directory, fsynced, then ``os.replace``), so a crash leaves the previous checkpoint
     intact."""
     path = Path(path)
@@ -114,10 +115,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except Exception as exc:  # torch raises many types for a bad file; all mean "not ours"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise CheckpointError(f"'{path}' is not a readable checkpoint ({first})") from None
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise CheckpointError(f"'{path}' is not a tinynas checkpoint (format {found!r}, "
-                              f"expected {CHECKPOINT_FORMAT!r})")
+    check_format(data, CHECKPOINT_FORMAT, lambda found: CheckpointError(
+        f"'{path}' is not a tinynas checkpoint (format {found!r}, expected "
+        f"{CHECKPOINT_FORMAT!r})"))
     try:
         spec = ModelSpec.from_dict(data["model"])
         class_names = tuple(str(n) for n in data["class_names"])

@@ -75,17 +75,18 @@ def _models(genomes: int, seed: int, space: str = "full", baselines: bool = True
 
 
 def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
+    from artefacts.atomic import atomic_write_bytes, atomic_write_text
+    from estimators import tflite
     from estimators.deploy import deployed
-    from estimators.files import atomic_write_bytes, atomic_write_text
     from estimators.flash import tflite_bytes
     from estimators.ram import TAIL_HOST64, arena_plan
-    from nas.export import calibration, memory_plan, rewrite, runtimes
+    from nas.export import memory_plan, representative, rewrite, runtimes
     from nas.export.convert import convert
     from nas.export.pipeline import parity
     from search_space.model import as_if_trained
 
     net = as_if_trained(spec.build()).eval()
-    images = calibration.synthetic(net.arch.input_size, 16)
+    images = representative.synthetic(net.arch.input_size, 16)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
         converted = convert(net, images, Path(work))
@@ -95,7 +96,7 @@ def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
     identical = all(np.array_equal(a, b) for a, b in zip(
         runtimes.tflm_outputs(converted.tflite, x), runtimes.tflm_outputs(converted.unplanned, x),
         strict=True))
-    buffers = memory_plan.file_buffers(rewrite.load(converted.unplanned))
+    buffers = memory_plan.file_buffers(tflite.load(converted.unplanned))
     if keep is not None:
         atomic_write_bytes(keep / f"{name}.tflite", converted.tflite)
         atomic_write_text(keep / f"{name}.json", json.dumps(spec.to_dict()))

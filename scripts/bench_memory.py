@@ -84,7 +84,7 @@ def _keras_file(alpha: float, side: int, channels: int, classes: int, cache: Pat
     import tensorflow as tf
     import tf_keras as keras
 
-    from estimators.files import atomic_write_bytes
+    from artefacts.atomic import atomic_write_bytes
     from nas.export.convert import quantise
 
     tf.keras.utils.set_random_seed(0)
@@ -101,10 +101,11 @@ def _measure_file(path: Path) -> dict[str, Any]:
     """In this process: default head, floor, our plan on the file and TFLM's head with it."""
     import numpy as np
 
+    from estimators import tflite
     from nas.export import memory_plan, rewrite, runtimes
 
     data = path.read_bytes()
-    model = rewrite.load(data)
+    model = tflite.load(data)
     buffers = memory_plan.file_buffers(model)
     found = memory_plan.embed(model)
     planned = rewrite.pack(model)
@@ -128,8 +129,8 @@ def _legacy_file(name: str, cache: Path) -> Path:
         return path
     import tempfile
 
-    from estimators.files import atomic_write_bytes
-    from nas.export import calibration
+    from artefacts.atomic import atomic_write_bytes
+    from nas.export import representative
     from nas.export.convert import convert
     from search_space.baselines import get_baseline
     from search_space.model import as_if_trained
@@ -138,7 +139,7 @@ def _legacy_file(name: str, cache: Path) -> Path:
     spec = ModelSpec(get_baseline(name).num_classes, baseline=name, padding=SYMMETRIC)
     net = as_if_trained(spec.build()).eval()
     with tempfile.TemporaryDirectory() as work:
-        converted = convert(net, calibration.synthetic(net.arch.input_size, 16), Path(work),
+        converted = convert(net, representative.synthetic(net.arch.input_size, 16), Path(work),
                             offline_plan=False)
     atomic_write_bytes(path, converted.tflite)
     return path

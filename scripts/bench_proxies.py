@@ -48,8 +48,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from artefacts.atomic import atomic_write_json
 from estimators.estimate import estimate
-from estimators.files import atomic_write_json
 from estimators.targets import get_target
 from objectives.data import open_dataset
 from objectives.data.demo import demo_dataset
@@ -184,10 +184,15 @@ def score_one(spec_dict: dict[str, Any], data: str, run_dir: str, labels: list[s
     return scores
 
 
-def refuse(message: str) -> NoReturn:
-    """Bad input to a benchmark script: one line on stderr and exit 2, as ``tinynas`` does."""
+def refusal(message: str) -> SystemExit:
+    """Bad input to a benchmark script: one line on stderr, and the exit (2, as ``tinynas``
+    exits) to raise."""
     print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    return SystemExit(2)
+
+
+def refuse(message: str) -> NoReturn:
+    raise refusal(message)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -49,8 +49,9 @@ from typing import Any
 
 import torch
 
+from artefacts.atomic import atomic_write_json
+from artefacts.tags import check_format
 from estimators.estimate import Budgets
-from estimators.files import atomic_write_json
 from estimators.targets import KIB, get_target
 from nas.search.objective import assess
 from nas.search.space_fit import fit_space
@@ -62,7 +63,7 @@ from search_space.space import SearchSpace
 from search_space.spec import ModelSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_proxies import finished, refuse, train_one  # the scripts folder's own helpers
+from bench_proxies import finished, refusal, refuse, train_one  # the scripts folder's own helpers
 
 NUM_CLASSES = 3  # the demo data's
 PLAN_FORMAT = "tinynas-trained-plan/1"
@@ -190,8 +191,8 @@ def pinned_plan(args: argparse.Namespace) -> list[Planned] | None:
     if args.replan or not path.is_file():
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("format") != PLAN_FORMAT:
-        refuse(f"{path}: format {data.get('format')!r} is not {PLAN_FORMAT!r}")
+    check_format(data, PLAN_FORMAT, lambda found: refusal(
+        f"{path}: format {found!r} is not {PLAN_FORMAT!r}"))
     asked = {k: getattr(args, k) for k in PLAN_SETTINGS}
     pinned = {k: data.get("settings", {}).get(k) for k in PLAN_SETTINGS}
     if pinned != asked:

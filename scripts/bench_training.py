@@ -34,6 +34,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from nas.export.files import LAYOUT
 from objectives.data import open_dataset
 from objectives.data.demo import demo_dataset
 from objectives.evaluate import evaluate
@@ -101,7 +102,7 @@ def int8_ap50(checkpoint: Path, data: Path, out: Path) -> float | None:
         return None
     if done.returncode not in (0, 1):
         raise RuntimeError(f"export failed: {done.stderr.strip()[-500:]}")
-    done = subprocess.run([*cli, "evaluate", str(export / "model_int8.tflite"), "--data",
+    done = subprocess.run([*cli, "evaluate", str(export / LAYOUT.model), "--data",
                            str(data), "--json"], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"int8 evaluation failed: {done.stderr.strip()[-500:]}")

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from artefacts.tags import check_format
 from search_space.genome import (
     BLOCK_TYPES,
     HEAD_TYPES,
@@ -207,9 +208,8 @@ class SearchSpace:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchSpace:
-        if not isinstance(data, dict) or data.get("format") != SPACE_FORMAT:
-            found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise SpaceError(f"search space format {found!r} is not {SPACE_FORMAT!r}")
+        check_format(data, SPACE_FORMAT, lambda found: SpaceError(
+            f"search space format {found!r} is not {SPACE_FORMAT!r}"))
         values = {k: v for k, v in data.items() if k not in ("format", "fit")}
         try:
             fit = data.get("fit")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from artefacts.tags import check_format
 from search_space.baselines import BaselineError, get_baseline
 from search_space.genome import Genome, GenomeError
 from search_space.model import Architecture, GraphNet, lower, with_symmetric_padding
@@ -70,11 +71,9 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        formats = (SPEC_FORMAT, LEGACY_SPEC_FORMAT)
-        if not isinstance(data, dict) or data.get("format") not in formats:
-            found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise GenomeError(f"not a tinynas model spec (format {found!r}, expected "
-                              f"{SPEC_FORMAT!r} or {LEGACY_SPEC_FORMAT!r})")
+        check_format(data, (SPEC_FORMAT, LEGACY_SPEC_FORMAT), lambda found: GenomeError(
+            f"not a tinynas model spec (format {found!r}, expected {SPEC_FORMAT!r} or "
+            f"{LEGACY_SPEC_FORMAT!r})"))
         legacy = data["format"] == LEGACY_SPEC_FORMAT
         try:
             genome = Genome.from_dict(data["genome"]) if "genome" in data else None

@@ -2,7 +2,7 @@
 export, each killed (SIGKILL), interrupted (SIGINT, as Ctrl-C) or refused by the kernel
 (RLIMIT_FSIZE: the write fails mid-file, the same failure path as a full disk) while it
 writes. Afterwards every artefact path is either absent or complete and loadable, and the
-only other thing left is a hidden temporary (``estimators.files.is_temporary``), which
+only other thing left is a hidden temporary (``artefacts.atomic.is_temporary``), which
 tinynas ignores and the next write of that path deletes.
 
 The subprocesses are small ``-c`` scripts that run the real write and pause it halfway
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from estimators.files import is_temporary
+from artefacts.atomic import is_temporary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +75,7 @@ def _hidden_leftovers(folder: Path, *keep: str) -> list[Path]:
 
 
 def _age(path: Path) -> None:
-    past = time.time() - 3600  # older than estimators.files.STALE_AFTER_S
+    past = time.time() - 3600  # older than artefacts.atomic.STALE_AFTER_S
     os.utime(path, (past, past))
 
 
@@ -326,9 +326,9 @@ def test_export_killed_or_interrupted_mid_write_leaves_no_partial_directory(tmp_
     from test_export_cli import tiny_genome
 
     from nas.detector import load_detector
-    from nas.export.calibration import synthetic
     from nas.export.carray import read_c_array
-    from nas.export.files import FILES
+    from nas.export.files import LAYOUT
+    from nas.export.representative import synthetic
 
     genome = tmp_path / "tiny.json"
     genome.write_text(tiny_genome().to_json())
@@ -348,7 +348,7 @@ def test_export_killed_or_interrupted_mid_write_leaves_no_partial_directory(tmp_
     killed.signal(signal.SIGKILL)
     assert not out.exists()
     [stage] = _hidden_leftovers(parent)
-    assert (stage / "model_data.cc").is_file()
+    assert (stage / LAYOUT.c_source).is_file()
 
     # Ctrl-C at the same point: exit 130, nothing of this run left (TensorFlow's own
     # autograph files in TMPDIR are not ours).
@@ -366,9 +366,9 @@ def test_export_killed_or_interrupted_mid_write_leaves_no_partial_directory(tmp_
     twice.wait_for("rc 0")
     assert twice.proc.wait(timeout=120) == 0, twice.stderr()
     assert sorted(p.name for p in parent.iterdir()) == ["tiny"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
-    card = json.loads((out / "model_card.json").read_text())
-    assert card["tflite_bytes"] == (out / "model_int8.tflite").stat().st_size
-    assert read_c_array(out / "model_data.cc") == (out / "model_int8.tflite").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == sorted(LAYOUT.files)
+    card = json.loads((out / LAYOUT.card_json).read_text())
+    assert card["tflite_bytes"] == (out / LAYOUT.model).stat().st_size
+    assert read_c_array(out / LAYOUT.c_source) == (out / LAYOUT.model).read_bytes()
     detections = load_detector(out).detect(synthetic(96, 2, seed=1))  # LiteRT runs it
     assert len(detections) == 2

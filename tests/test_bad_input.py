@@ -34,6 +34,7 @@ import pytest
 from PIL import Image
 
 from nas.cli import COMMANDS, main
+from nas.export.files import EXPORT_FORMAT, LAYOUT
 from nas.search.config import SearchConfig
 from search_space.baselines import seed_genome
 from search_space.spec import ModelSpec
@@ -274,11 +275,11 @@ class World:
         """An export directory whose genome.json is fine but whose .tflite is not."""
         path = self.path("exported")
         path.mkdir()
-        (path / "model_int8.tflite").write_bytes(b"TFL3 but not really a flatbuffer")
-        (path / "genome.json").write_text(json.dumps({
-            "format": "tinynas-export/1", "model": ModelSpec(3, baseline=BASELINE).to_dict(),
+        (path / LAYOUT.model).write_bytes(b"TFL3 but not really a flatbuffer")
+        (path / LAYOUT.genome).write_text(json.dumps({
+            "format": EXPORT_FORMAT, "model": ModelSpec(3, baseline=BASELINE).to_dict(),
             "class_names": list(CLASSES), "outputs": {"boxes": "boxes", "logits": "logits"}}))
-        return path / "model_int8.tflite"
+        return path / LAYOUT.model
 
     # the study (built once per session, see study_template): copied in
     def make_runs(self) -> Path:

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from estimators.deploy import (
-    ACTIVATION,
     ADD,
     AVERAGE_POOL_2D,
     CONV_2D,
@@ -94,12 +93,11 @@ def kernels(dep: DeployedGraph) -> list[Kernel]:
 
 
 def activation_inputs(dep: DeployedGraph) -> list[tuple[DeployedOp, int, int]]:
-    """(op, its first activation input, how many it has): the search calls this per genome,
-    so constness is looked up once per tensor rather than once per operand."""
-    constant = [t.role != ACTIVATION for t in dep.tensors]
+    """(op, its first activation input, how many it has), for every op
+    (:meth:`DeployedGraph.activation_inputs`)."""
     found = []
     for op in dep.ops:
-        acts = [t for t in op.inputs if not constant[t]]
+        acts = dep.activation_inputs(op)
         found.append((op, acts[0], len(acts)))
     return found
 

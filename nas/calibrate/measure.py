@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from estimators.files import atomic_open, atomic_write_bytes, atomic_write_text
+from artefacts.atomic import atomic_open, atomic_write_bytes, atomic_write_text
 from estimators.latency.environment import Environment
 
 SCHEMA = "tinynas-latency-runs/1"
@@ -136,12 +136,12 @@ def export_file(model: Planned, cache: Path | None = None) -> bytes:
     cached = cache / f"{model.name}.tflite" if cache else None
     if cached is not None and cached.is_file() and _cached_spec(cache, model.name) == spec_json:
         return cached.read_bytes()
-    from nas.export import calibration
+    from nas.export import representative
     from nas.export.convert import convert
     from search_space.model import as_if_trained
 
     net = as_if_trained(model.spec.build()).eval()
-    images = calibration.synthetic(net.arch.input_size, 16)
+    images = representative.synthetic(net.arch.input_size, 16)
     with tempfile.TemporaryDirectory() as work:
         tflite = convert(net, images, Path(work)).tflite
     if cache is not None:
@@ -187,11 +187,11 @@ class Timings:
 
 def time_file(tflite: bytes, runs: int = DEFAULT_RUNS, into: Timings | None = None) -> Timings:
     """``runs`` timed invocations in each runtime on one synthetic image, after a warm-up."""
-    from nas.export import calibration, runtimes
+    from nas.export import representative, runtimes
 
     timings = into or Timings()
     size = runtimes.input_size(tflite)
-    x = runtimes.quantised_inputs(tflite, calibration.synthetic(size, 1))[0]
+    x = runtimes.quantised_inputs(tflite, representative.synthetic(size, 1))[0]
     lite = runtimes.litert_times_ms(tflite, x, runs, warmup=5)
     micro = runtimes.tflm_times_ms(tflite, x, runs, warmup=2)
     timings.litert += lite.wall_ms
@@ -250,7 +250,7 @@ def feature_matrix(runs: Iterable[Run]) -> Any:
 
 
 def write_runs(rows: Iterable[Run], path: Path) -> None:
-    """Write the CSV atomically (:func:`estimators.files.atomic_open`: a hidden temporary
+    """Write the CSV atomically (:func:`artefacts.atomic.atomic_open`: a hidden temporary
     sibling, fsynced, renamed into place)."""
     with atomic_open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)

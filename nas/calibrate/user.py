@@ -38,14 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from estimators.latency.features import Kernel
+from nas.export.files import LAYOUT
 from nas.export.inspect import kernels_from_tflite
 
 REQUIRED = ("model", "latency_ms")
 OPTIONAL = ("note",)
 COLUMNS = REQUIRED + OPTIONAL
 FORMAT_HINT = "model,latency_ms[,note]"
-# nas.detector.MODEL_FILE; not imported from there, as nas.detector loads the runtimes.
-EXPORT_MODEL_FILE = "model_int8.tflite"
 STUDY_PREFIX = "study:"
 _STUDY_TRIAL = re.compile(r"study:(?P<study>[^/]+)/trial:(?P<trial>\d+)")
 
@@ -167,10 +166,10 @@ def _tflite_path(where: str, model: str, folder: Path) -> Path:
     path = Path(model).expanduser()
     path = (path if path.is_absolute() else folder / path).resolve()
     if path.is_dir():
-        inside = path / EXPORT_MODEL_FILE
+        inside = path / LAYOUT.model
         if not inside.is_file():
             raise MeasurementsError(
-                f"{where}: directory {model!r} ({path}) holds no {EXPORT_MODEL_FILE}; give an "
+                f"{where}: directory {model!r} ({path}) holds no {LAYOUT.model}; give an "
                 "export directory written by `tinynas export` or the .tflite file itself")
         return inside
     if not path.is_file():

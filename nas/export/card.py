@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas.export.carray import DEFAULT_SYMBOL, arena_define
+from nas.export.files import LAYOUT
 from search_space.detection import PIXEL_MEAN, PIXEL_STD
 from search_space.priors import CENTER_VARIANCE, SIZE_VARIANCE
 
@@ -374,16 +375,17 @@ def _usage(r: Mapping[str, Any]) -> str:
     define = arena_define(DEFAULT_SYMBOL)
     c1 = r["num_classes"] + 1 if isinstance(r["num_classes"], int) else "C + 1"
     p = r["num_priors"] if r["num_priors"] is not None else "P"
+    f = LAYOUT
     return f"""\
-- `model_int8.tflite`: the full-int8 model (int8 input and outputs) for TFLite Micro or LiteRT.
-- `model_data.h` / `model_data.cc`: the same bytes as `{DEFAULT_SYMBOL}[]` (16-byte aligned,
+- `{f.model}`: the full-int8 model (int8 input and outputs) for TFLite Micro or LiteRT.
+- `{f.c_header}` / `{f.c_source}`: the same bytes as `{DEFAULT_SYMBOL}[]` (16-byte aligned,
   `{DEFAULT_SYMBOL}_len` bytes) and `{define}`, the tensor arena to reserve (the Activation RAM
   above).
-- `genome.json`: the model spec, class names and output names.
-- `model_card.json`: every figure of this card.
+- `{f.genome}`: the model spec, class names and output names.
+- `{f.card_json}`: every figure of this card.
 
 ```cpp
-#include "model_data.h"
+#include "{f.c_header}"
 alignas(16) static uint8_t tensor_arena[{define}];
 const tflite::Model* model = tflite::GetModel({DEFAULT_SYMBOL});
 tflite::MicroInterpreter interpreter(model, op_resolver, tensor_arena, {define});

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from estimators import tflite
 from estimators.deploy import deployed
 from estimators.memplan import MemoryPlan
 from nas.detector import OUTPUT_ROLES
@@ -210,7 +211,7 @@ def convert(net: GraphNet, images: np.ndarray, workdir: Path, offline_plan: bool
     with toolchain_log(workdir / "toolchain.log"):
         keras_model = to_keras(onnx_path, workdir, images, net.arch.input_shape[1])
         raw = quantise(keras_model, images)
-    model = rewrite.load(raw)
+    model = tflite.load(raw)
     fixed = rewrite.depthwise_from_grouped(model)
     try:
         reordered = schedule.reorder(model, deployed(net.arch.graph))

@@ -1,4 +1,10 @@
-"""What an export directory holds, and the checks made before any work starts.
+"""What an export directory holds (:data:`LAYOUT`), the check of its ``genome.json`` and the
+checks made before any work starts.
+
+Every module that writes or reads an export names its files through :data:`LAYOUT` (the
+pipeline writes them, ``nas.detector`` and ``tinynas evaluate`` read the model and its
+``genome.json``, the search's finalisation and latency calibration find the model in an export
+directory), so a file is renamed in one place.
 
 Light on purpose (no TensorFlow): the command line validates ``--out`` with it before the
 slow imports of the conversion.
@@ -7,15 +13,37 @@ slow imports of the conversion.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.detector import EXPORT_FORMAT
+from artefacts.tags import check_format
 from nas.models import UsageError
 from search_space.spec import ModelSpec
 
-FILES = ("model_int8.tflite", "model.onnx", "genome.json", "model_card.md", "model_card.json",
-         "model_data.h", "model_data.cc")
+
+@dataclass(frozen=True)
+class ExportLayout:
+    """The files of an export directory, by role."""
+
+    model: str = "model_int8.tflite"  # the full-int8 model, what firmware and LiteRT run
+    onnx: str = "model.onnx"
+    genome: str = "genome.json"  # rebuilds the model and names the outputs (genome_json)
+    card_markdown: str = "model_card.md"
+    card_json: str = "model_card.json"
+    c_header: str = "model_data.h"  # the model as a C array, for firmware
+    c_source: str = "model_data.cc"
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every file, in the order the fields list them."""
+        return astuple(self)
+
+
+LAYOUT = ExportLayout()
+# ``genome.json``'s format tag: bumped when its keys change meaning.
+EXPORT_FORMAT = "tinynas-export/1"
+GENOME_KEYS = ("model", "class_names", "outputs")  # what genome_json writes beside the tag
 
 
 def check_out_dir(out_dir: Path) -> None:
@@ -38,3 +66,14 @@ def genome_json(spec: ModelSpec, class_names: tuple[str, ...], outputs: tuple[st
     """``genome.json``: what rebuilds the model and reads the file (``nas.detector``)."""
     return {"format": EXPORT_FORMAT, "model": spec.to_dict(), "class_names": list(class_names),
             "outputs": {name: name for name in outputs}}
+
+
+def check_genome(data: object) -> dict[str, Any]:
+    """``data`` if it is an export's ``genome.json`` (its format tag and keys); otherwise a
+    ValueError saying what is wrong, for the caller to prefix with the file's path."""
+    found = check_format(data, EXPORT_FORMAT, lambda tag: ValueError(
+        f"format {tag!r}, expected {EXPORT_FORMAT!r}"))
+    missing = [k for k in GENOME_KEYS if k not in found]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    return found

@@ -5,8 +5,8 @@ user calibrates with that came from elsewhere) and gives one
 :class:`estimators.latency.features.Kernel` per operator, in the file's order, counted with the
 deployed graph's conventions (:mod:`estimators.deploy`, :func:`estimators.counting.op_macs`):
 
-* activation inputs are the operands with no constant data (optional operands, index -1, are
-  skipped); ``in_shape`` is the first one's, ``out_shape`` output 0's;
+* activation inputs are :func:`estimators.tflite.activation_inputs` (the operands with no
+  constant data); ``in_shape`` is the first one's, ``out_shape`` output 0's;
 * ``kernel`` is the window height (filter tensor for convolutions, ``Pool2DOptions`` for
   pooling), ``stride`` the vertical stride; 1 for ops without a window;
 * MACs: CONV_2D out elements x kh x kw x filter input channels, DEPTHWISE_CONV_2D out
@@ -15,16 +15,13 @@ deployed graph's conventions (:mod:`estimators.deploy`, :func:`estimators.counti
 
 On our own exports the list equals ``kernels(deployed(graph))``.
 
-The schema comes from ``ai_edge_litert`` rather than ``tensorflow.lite.python``: importing the
-latter loads all of TensorFlow (about 7 s), which a calibration from a CSV does not need.
+The file is read with :mod:`estimators.tflite`, the one reader of ``.tflite`` files.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
-
-from ai_edge_litert import schema_py_generated as schema
+from collections.abc import Callable
 
 from estimators.deploy import (
     ACTIVATION,
@@ -39,59 +36,19 @@ from estimators.deploy import (
     DTensor,
 )
 from estimators.latency.features import Kernel
+from estimators.tflite import (
+    activation_inputs,
+    indices,
+    is_constant,
+    load,
+    op_kind,
+    schema,
+    shape,
+    subgraph_io,
+)
 
-_OP_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items()
-             if not name.startswith("_")}
 _WINDOWED = (schema.BuiltinOptions.Conv2DOptions, schema.BuiltinOptions.DepthwiseConv2DOptions,
              schema.BuiltinOptions.Pool2DOptions)
-# A buffer ``offset`` of 1 is the schema's placeholder for "no external data".
-_NO_EXTERNAL_OFFSET = 1
-
-
-def _load(data: bytes) -> schema.ModelT:
-    if len(data) < 8 or not schema.Model.ModelBufferHasIdentifier(data, 0):
-        raise ValueError("not a TFLite model (no 'TFL3' flatbuffer identifier)")
-    try:
-        model = schema.ModelT.InitFromPackedBuf(data, 0)
-    except Exception as exc:  # a corrupt flatbuffer fails anywhere in the generated reader
-        raise ValueError(f"corrupt TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
-    count = len(model.subgraphs or [])
-    if count != 1:
-        raise ValueError(f"TFLite model has {count} subgraphs; only single-subgraph models "
-                         "(no control flow) are supported")
-    return model
-
-
-def builtin_code(model: schema.ModelT, op: schema.OperatorT) -> int:
-    """The operator's builtin code. Works on the object API of either schema module (LiteRT's
-    here, TensorFlow's in ``rewrite``): they are the same tables."""
-    code = model.operatorCodes[op.opcodeIndex]
-    # Builtins past 127 live in builtinCode only; older files fill deprecatedBuiltinCode only.
-    return max(code.builtinCode, code.deprecatedBuiltinCode)
-
-
-def op_kind(model: schema.ModelT, op: schema.OperatorT) -> str:
-    """The operator's name as the deployed graph spells it (``CONV_2D``); a custom op's own
-    name ("CUSTOM" alone would hide which op it is)."""
-    builtin = builtin_code(model, op)
-    code = model.operatorCodes[op.opcodeIndex]
-    if builtin == schema.BuiltinOperator.CUSTOM and code.customCode:
-        return code.customCode.decode()
-    return _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
-
-
-def _is_constant(model: schema.ModelT, tensor: schema.TensorT) -> bool:
-    if tensor.externalBuffer:
-        return True
-    if not 0 < tensor.buffer < len(model.buffers or []):
-        return False  # buffer 0 is the schema's empty sentinel
-    buffer = model.buffers[tensor.buffer]
-    return (buffer.data is not None and len(buffer.data) > 0) \
-        or buffer.offset > _NO_EXTERNAL_OFFSET
-
-
-def _shape(tensor: schema.TensorT) -> tuple[int, ...]:
-    return tuple(int(d) for d in tensor.shape) if tensor.shape is not None else ()
 
 
 def _window(op: schema.OperatorT, weights: schema.TensorT | None) -> tuple[int, int]:
@@ -101,7 +58,7 @@ def _window(op: schema.OperatorT, weights: schema.TensorT | None) -> tuple[int, 
     options = op.builtinOptions
     if op.builtinOptionsType == schema.BuiltinOptions.Pool2DOptions:
         return options.filterHeight, options.strideH
-    height = _shape(weights)[1] if weights is not None else 1
+    height = shape(weights)[1] if weights is not None else 1
     return height, options.strideH
 
 
@@ -122,23 +79,18 @@ _MACS: dict[str, Callable[[int, tuple[int, ...]], int]] = {
 }
 
 
-def _indices(vector: Iterable[int] | None) -> list[int]:
-    """A flatbuffer index vector (None when absent, else a numpy array) as a list."""
-    return [] if vector is None else [int(i) for i in vector]
-
-
 def _kernel(model: schema.ModelT, op: schema.OperatorT) -> Kernel:
     tensors = model.subgraphs[0].tensors
-    inputs, outputs = _indices(op.inputs), _indices(op.outputs)
-    acts = [i for i in inputs if i >= 0 and not _is_constant(model, tensors[i])]
+    inputs, outputs = indices(op.inputs), indices(op.outputs)
+    acts = activation_inputs(model, op)
     # Weighted ops take (input, filter[, bias]): the filter is operand 1.
     weights = tensors[inputs[1]] if len(inputs) > 1 and inputs[1] >= 0 else None
-    out_shape = _shape(tensors[outputs[0]]) if outputs else ()
+    out_shape = shape(tensors[outputs[0]]) if outputs else ()
     kind = op_kind(model, op)
     kernel, stride = _window(op, weights)
     count = _MACS.get(kind)
-    macs = count(math.prod(out_shape), _shape(weights)) if count and weights is not None else 0
-    return Kernel(kind=kind, in_shape=_shape(tensors[acts[0]]) if acts else (),
+    macs = count(math.prod(out_shape), shape(weights)) if count and weights is not None else 0
+    return Kernel(kind=kind, in_shape=shape(tensors[acts[0]]) if acts else (),
                   out_shape=out_shape, kernel=kernel, stride=stride, macs=macs,
                   inputs=len(acts))
 
@@ -149,7 +101,7 @@ def kernels_from_tflite(tflite: bytes) -> list[Kernel]:
     Raises ValueError (one line) for bytes that are not a TFLite flatbuffer or a model with
     more or fewer than one subgraph.
     """
-    model = _load(tflite)
+    model = load(tflite)
     try:
         return [_kernel(model, op) for op in model.subgraphs[0].operators or []]
     except IndexError as exc:  # an operand, opcode or dimension the file does not have
@@ -172,7 +124,7 @@ class NotInt8Error(ValueError):
 
 
 def _role(model: schema.ModelT, tensor: schema.TensorT) -> str:
-    if not _is_constant(model, tensor):
+    if not is_constant(model, tensor):
         return ACTIVATION
     if tensor.type in _INT8_TYPES:
         return WEIGHT
@@ -191,14 +143,14 @@ def _check_int8(model: schema.ModelT) -> None:
     """Refuse float and hybrid models: every operator's data must be int8 (float only at a
     QUANTIZE / DEQUANTIZE boundary), every weight int8."""
     tensors = model.subgraphs[0].tensors
-    int8_constants = any(t.type in _INT8_TYPES and _is_constant(model, t) for t in tensors)
+    int8_constants = any(t.type in _INT8_TYPES and is_constant(model, t) for t in tensors)
     for op in model.subgraphs[0].operators or []:
         kind = op_kind(model, op)
-        for i in _indices(op.inputs) + _indices(op.outputs):
+        for i in indices(op.inputs) + indices(op.outputs):
             t = tensors[i] if i >= 0 else None
             if t is None or t.type not in _FLOAT_TYPES:
                 continue
-            constant = _is_constant(model, t)
+            constant = is_constant(model, t)
             if kind in _BOUNDARY and not constant:
                 continue
             what = "hybrid (int8 weights, float activations)" if int8_constants else "float"
@@ -232,22 +184,23 @@ def deployed_from_tflite(tflite: bytes) -> DeployedGraph:
     Raises :class:`NotInt8Error` for float and hybrid models and ValueError (one line) for
     bytes that are not a readable TFLite model.
     """
-    model = _load(tflite)
+    model = load(tflite)
     _check_int8(model)
     sub = model.subgraphs[0]
     try:
         tensors = []
         for i, t in enumerate(sub.tensors or []):
             role = _role(model, t)
-            tensors.append(DTensor(i, f"t{i}", _shape(t), role, _quant_channels(t, role)))
+            tensors.append(DTensor(i, f"t{i}", shape(t), role, _quant_channels(t, role)))
         ops = []
         for k, op in enumerate(sub.operators or []):
             kernel = _kernel(model, op)
-            inputs = tuple(i for i in _indices(op.inputs) if i >= 0)
-            outputs = _indices(op.outputs)
+            inputs = tuple(i for i in indices(op.inputs) if i >= 0)
+            outputs = indices(op.outputs)
             ops.append(DeployedOp(kernel.kind, f"op{k}", inputs, outputs[0],
                                   **_op_attrs(model, op, kernel)))  # type: ignore[arg-type]
-        return DeployedGraph(tuple(tensors), tuple(ops), tuple(_indices(sub.inputs)),
-                             tuple(_indices(sub.outputs)))
+        graph_inputs, graph_outputs = subgraph_io(model)
+        return DeployedGraph(tuple(tensors), tuple(ops), tuple(graph_inputs),
+                             tuple(graph_outputs))
     except IndexError as exc:
         raise ValueError(f"malformed TFLite model ({exc})") from None

@@ -23,18 +23,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
 
 from estimators.memplan import MemoryPlan, conflicts, floor_bytes, plan, tflm_greedy
 from estimators.ram import align
+from estimators.tflite import TYPE_BYTES, indices, is_constant, schema, shape, subgraph_io
 
 METADATA_NAME = b"OfflineMemoryAllocation"
 PLAN_VERSION = 1
 ONLINE = -1
-_ITEMSIZE = {schema.TensorType.INT8: 1, schema.TensorType.UINT8: 1, schema.TensorType.BOOL: 1,
-             schema.TensorType.INT16: 2, schema.TensorType.FLOAT16: 2,
-             schema.TensorType.INT32: 4, schema.TensorType.FLOAT32: 4,
-             schema.TensorType.INT64: 8}
 
 
 class OfflinePlanError(RuntimeError):
@@ -60,22 +56,10 @@ class FileBuffers:
         return max((o + s for o, s in zip(offsets, self.sizes, strict=True)), default=0)
 
 
-def _has_data(model: schema.ModelT, buffer: int) -> bool:
-    if not 0 < buffer < len(model.buffers or []):
-        return False
-    data = model.buffers[buffer].data
-    return data is not None and len(data) > 0
-
-
 def _nbytes(tensor: schema.TensorT) -> int:
-    shape = [] if tensor.shape is None else [int(d) for d in tensor.shape]
-    if tensor.type not in _ITEMSIZE:
+    if tensor.type not in TYPE_BYTES:
         raise OfflinePlanError(f"tensor {tensor.name!r}: type {tensor.type} has no known size")
-    return math.prod(shape) * _ITEMSIZE[tensor.type]
-
-
-def _ints(vector: object) -> list[int]:
-    return [] if vector is None else [int(i) for i in vector]  # type: ignore[attr-defined]
+    return math.prod(shape(tensor)) * TYPE_BYTES[tensor.type]
 
 
 def file_buffers(model: schema.ModelT) -> FileBuffers:
@@ -85,20 +69,21 @@ def file_buffers(model: schema.ModelT) -> FileBuffers:
     last_op = max(len(sg.operators) - 1, 0)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
-    for t in _ints(sg.inputs):
+    graph_inputs, graph_outputs = subgraph_io(model)
+    for t in graph_inputs:
         first[t] = last[t] = 0
     for i, op in enumerate(sg.operators):
-        for t in _ints(op.inputs):
+        for t in indices(op.inputs):
             if t >= 0 and t in first:
                 last[t] = i
-        for t in _ints(op.outputs):
+        for t in indices(op.outputs):
             first.setdefault(t, i)
             last[t] = i
-    for t in _ints(sg.outputs):
+    for t in graph_outputs:
         first.setdefault(t, 0)
         last[t] = last_op
     planned = sorted(t for t in first
-                     if not _has_data(model, sg.tensors[t].buffer)
+                     if not is_constant(model, sg.tensors[t])
                      and not sg.tensors[t].isVariable and _nbytes(sg.tensors[t]) > 0)
     return FileBuffers(tuple(planned), tuple(align(_nbytes(sg.tensors[t])) for t in planned),
                        tuple((first[t], last[t]) for t in planned), len(sg.tensors))

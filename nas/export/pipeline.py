@@ -1,7 +1,7 @@
 """One export: convert, verify on the real runtimes, compare with the estimators, write.
 
 The files are written into a hidden sibling of the output directory, fsynced and renamed into
-place at the end (:func:`estimators.files.staged_dir`), so an interrupted or failed export
+place at the end (:func:`artefacts.atomic.staged_dir`), so an interrupted or failed export
 leaves no output directory, never a partial one.
 """
 
@@ -18,14 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from artefacts.atomic import staged_dir
+from estimators import tflite
 from estimators.deploy import deployed
 from estimators.estimate import Budgets, estimate, memory_figures, totals, violations
-from estimators.files import staged_dir
 from estimators.flash import tflite_bytes as flash_file_bytes
 from estimators.ram import TAIL_HOST64, TAIL_MCU32, arena_plan, tail_bytes
 from estimators.targets import Target
 from estimators.xcubeai import figures_dict
-from nas.export import calibration, memory_plan, rewrite, runtimes
+from nas.export import memory_plan, representative, runtimes
 from nas.export.convert import (
     ConversionError,
     Converted,
@@ -34,7 +35,7 @@ from nas.export.convert import (
     float_outputs,
     output_names,
 )
-from nas.export.files import FILES, check_out_dir, genome_json
+from nas.export.files import LAYOUT, check_out_dir, genome_json
 from nas.export.memory_plan import OfflinePlanError
 from search_space.detection import softmax
 from search_space.model import GraphNet
@@ -69,7 +70,7 @@ class ExportRequest:
     # The training images themselves (a dataset's split, class subset applied): used rather
     # than every image under calib_dir, which then only names where they come from.
     calib_files: tuple[Path, ...] = ()
-    calib_count: int = calibration.DEFAULT_COUNT
+    calib_count: int = representative.DEFAULT_COUNT
     parity_images: int = 8
     latency_runs: int = 20
     offline_plan: bool = True  # write the arena plan into the file (OfflineMemoryAllocation)
@@ -79,14 +80,14 @@ class ExportRequest:
 def calibration_images(request: ExportRequest) -> tuple[np.ndarray, dict[str, Any]]:
     size = request.net.arch.input_size
     if request.calib_files:
-        images = calibration.from_files(request.calib_files, size, request.calib_count)
+        images = representative.from_files(request.calib_files, size, request.calib_count)
         source = request.calib_dir or request.calib_files[0].parent
         return images, {"source": str(source), "images": len(images)}
     if request.calib_dir is not None:
-        images = calibration.from_folder(request.calib_dir, size, request.calib_count)
+        images = representative.from_folder(request.calib_dir, size, request.calib_count)
         return images, {"source": str(request.calib_dir), "images": len(images)}
-    images = calibration.synthetic(size, request.calib_count)
-    return images, {"source": "synthetic scenes (nas.export.calibration)",
+    images = representative.synthetic(size, request.calib_count)
+    return images, {"source": "synthetic scenes (nas.export.representative)",
                     "images": len(images)}
 
 
@@ -145,7 +146,7 @@ def check_memory_plan(converted: Converted, measured: dict[str, Any], images: np
         "offline_plan": converted.memory_plan is not None,
         "tflm_arena_head_default_bytes": default.head_bytes,
         "arena_head_floor_bytes": memory_plan.file_buffers(
-            rewrite.load(converted.unplanned)).floor_bytes,
+            tflite.load(converted.unplanned)).floor_bytes,
         "offline_plan_method": None, "arena_head_planned_bytes": None,
         "offline_plan_outputs_identical": None,
     }
@@ -267,16 +268,16 @@ def _write(stage: Path, request: ExportRequest, tflite: bytes, onnx: bytes,
     from nas.export.carray import write_c_array
 
     # Plain writes: the stage as a whole is what appears atomically (staged_dir).
-    (stage / "model_int8.tflite").write_bytes(tflite)
-    (stage / "model.onnx").write_bytes(onnx)
+    (stage / LAYOUT.model).write_bytes(tflite)
+    (stage / LAYOUT.onnx).write_bytes(onnx)
     genome = genome_json(request.spec, request.class_names, output_names(request.net))
-    (stage / "genome.json").write_text(json.dumps(genome, indent=2) + "\n", encoding="utf-8")
-    (stage / "model_card.json").write_text(json.dumps(card_json(result), indent=2) + "\n",
-                                           encoding="utf-8")
-    (stage / "model_card.md").write_text(render_markdown(result), encoding="utf-8")
-    write_c_array(tflite, stage / "model_data.h", stage / "model_data.cc",
+    (stage / LAYOUT.genome).write_text(json.dumps(genome, indent=2) + "\n", encoding="utf-8")
+    (stage / LAYOUT.card_json).write_text(json.dumps(card_json(result), indent=2) + "\n",
+                                          encoding="utf-8")
+    (stage / LAYOUT.card_markdown).write_text(render_markdown(result), encoding="utf-8")
+    write_c_array(tflite, stage / LAYOUT.c_header, stage / LAYOUT.c_source,
                   arena_bytes=result["arena_bytes_estimated_target"],
                   note=f"{request.spec.label} for {request.target.name}")
-    missing = [f for f in FILES if not (stage / f).is_file()]
+    missing = [f for f in LAYOUT.files if not (stage / f).is_file()]
     if missing:
         raise RuntimeError(f"export wrote no {', '.join(missing)}")

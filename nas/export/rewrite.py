@@ -14,6 +14,9 @@ firmware and :class:`nas.detector.Detector` find them by name, renames every oth
 firmware engineer and make the file size depend on TF's naming: short names make it
 predictable to the byte), and packs the file with every constant buffer 16-byte aligned, as
 the TFLite converter does.
+
+The file is edited in the object API of :mod:`estimators.tflite`'s schema, the one every
+``.tflite`` reader here uses, and its facts (builtin codes) come from there.
 """
 
 from __future__ import annotations
@@ -23,11 +26,9 @@ from collections.abc import Mapping
 
 import flatbuffers
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
 
-from nas.export.inspect import builtin_code, op_kind
+from estimators.tflite import IDENTIFIER, builtin_code, load, op_kind, opcode_builtin, schema
 
-TFLITE_IDENTIFIER = b"TFL3"
 BUFFER_ALIGNMENT = 16
 # DEPTHWISE_CONV_2D version 3 is the per-channel int8 kernel (what the converter emits).
 DEPTHWISE_VERSION = 3
@@ -52,7 +53,7 @@ class _AlignedBuffer(schema.BufferT):
 
 def _opcode_index(model: schema.ModelT, builtin: int, version: int) -> int:
     for i, code in enumerate(model.operatorCodes):
-        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+        if opcode_builtin(code) == builtin:
             return i
     code = schema.OperatorCodeT()
     code.builtinCode = builtin
@@ -120,14 +121,10 @@ def rename_io(model: schema.ModelT, inputs: Mapping[int, str], outputs: Mapping[
         sg.tensors[sg.outputs[position]].name = name.encode()
 
 
-def load(data: bytes) -> schema.ModelT:
-    return schema.ModelT.InitFromPackedBuf(data, 0)
-
-
 def pack(model: schema.ModelT) -> bytes:
     model.buffers = [_aligned(b) for b in model.buffers]
     builder = flatbuffers.Builder(1 << 20)
-    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
     return bytes(builder.Output())
 
 

@@ -13,25 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tensorflow.lite.python import schema_py_generated as schema
-
-from estimators.deploy import ACTIVATION, DeployedGraph
-from nas.export.inspect import op_kind
+from estimators.deploy import DeployedGraph
+from estimators.tflite import activation_inputs, op_kind, schema
 
 
 class ScheduleError(RuntimeError):
     """The file's operators do not correspond one to one with the deployed graph's."""
-
-
-def _activation_inputs(model: schema.ModelT, op: schema.OperatorT) -> list[int]:
-    tensors = model.subgraphs[0].tensors
-    return [i for i in op.inputs
-            if i >= 0 and not _has_data(model, tensors[i].buffer)]
-
-
-def _has_data(model: schema.ModelT, buffer: int) -> bool:
-    data = model.buffers[buffer].data
-    return data is not None and len(data) > 0
 
 
 def _same_inputs(kind: str, real: Sequence[int], wanted: Sequence[int]) -> bool:
@@ -47,7 +34,7 @@ def _candidates(model: schema.ModelT, kind: str, shape: tuple[int, ...],
     return [i for i in sorted(free)
             if op_kind(model, sg.operators[i]) == kind
             and tuple(sg.tensors[sg.operators[i].outputs[0]].shape) == shape
-            and _same_inputs(kind, _activation_inputs(model, sg.operators[i]), wanted)]
+            and _same_inputs(kind, activation_inputs(model, sg.operators[i]), wanted)]
 
 
 def match(model: schema.ModelT, graph: DeployedGraph) -> list[int]:
@@ -69,7 +56,7 @@ def match(model: schema.ModelT, graph: DeployedGraph) -> list[int]:
     while len(order) < len(graph.ops):
         op = graph.ops[len(order)]
         if len(pending) == len(order):
-            wanted = [real_of[t] for t in op.inputs if graph.tensors[t].role == ACTIVATION]
+            wanted = [real_of[t] for t in graph.activation_inputs(op)]
             shape = tuple(graph.tensors[op.output].shape)
             pending.append(_candidates(model, op.kind, shape, wanted, free))
         if pending[-1]:

@@ -12,6 +12,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from artefacts.tags import check_format
 from estimators.budgets import format_bytes
 from estimators.estimate import Budgets
 from estimators.targets import Target, get_target
@@ -98,10 +99,9 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
-        if not isinstance(data, dict) or data.get("format") != CONFIG_FORMAT:
-            found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise UsageError(f"study config format {found!r} is not {CONFIG_FORMAT!r}: it was "
-                             "written by another tinynas version; use a new --study")
+        check_format(data, CONFIG_FORMAT, lambda found: UsageError(
+            f"study config format {found!r} is not {CONFIG_FORMAT!r}: it was written by "
+            "another tinynas version; use a new --study"))
         names = {f.name for f in fields(cls)}
         # Keys added later have defaults: a study from before them still opens.
         required = {f.name for f in fields(cls) if f.default is MISSING}

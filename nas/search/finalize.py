@@ -32,14 +32,13 @@ from rich.text import Text
 from estimators.budgets import format_bytes
 from estimators.estimate import Budgets
 from estimators.targets import Target
+from nas.export.files import LAYOUT
 from nas.search import trials
 from nas.search.config import SearchConfig
 from nas.search.trials import TRAIN_ERROR, TrialRow
 from objectives.data import DetectionDataset
 from objectives.train_progress import NoProgress, RichProgress, TrainProgress
 from search_space.spec import ModelSpec
-
-INT8_FILE = "model_int8.tflite"
 
 
 def pick(front: Sequence[TrialRow], baselines: Sequence[TrialRow], k: int) -> list[TrialRow]:
@@ -197,7 +196,7 @@ def _exported_reusable(record: dict[str, Any]) -> bool:
     # An export made from an earlier training of this trial is stale.
     if exported.get("checkpoint") != record["trained"]["checkpoint"]:
         return False
-    return (Path(exported["out_dir"]) / INT8_FILE).is_file()
+    return (Path(exported["out_dir"]) / LAYOUT.model).is_file()
 
 
 def _fresh_dir(path: Path, setup: Setup) -> Path:

@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from estimators.files import atomic_write_json
+from artefacts.atomic import atomic_write_json
+from artefacts.tags import check_format
 
 RANKING_FILE = Path(__file__).with_name("data") / "heldout_ranking.json"
 RANKING_FORMAT = "tinynas-heldout-ranking-v1"
@@ -24,9 +25,8 @@ def load_ranking(path: Path = RANKING_FILE) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("format") != RANKING_FORMAT:
-        raise ValueError(f"{path}: format {data.get('format')!r}, expected {RANKING_FORMAT!r}")
-    return data["draws"]
+    return check_format(data, RANKING_FORMAT, lambda found: ValueError(
+        f"{path}: format {found!r}, expected {RANKING_FORMAT!r}"))["draws"]
 
 
 def record_draw(draw_seed: int, entry: dict[str, Any], path: Path = RANKING_FILE) -> None:

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from artefacts.tags import check_format
 from search_space.genome import Genome
 from search_space.spec import ModelSpec
 
@@ -65,9 +66,8 @@ def read_set_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return empty_set()
     data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("format") != TRAINED_SET_FORMAT:
-        raise ValueError(f"{path}: format {data.get('format')!r} is not {TRAINED_SET_FORMAT!r}")
-    return data
+    return check_format(data, TRAINED_SET_FORMAT, lambda found: ValueError(
+        f"{path}: format {found!r} is not {TRAINED_SET_FORMAT!r}"))
 
 
 def shipped_path() -> Path:

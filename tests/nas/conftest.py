@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from nas.export.convert import convert, output_names
-from nas.export.files import genome_json
+from nas.export.files import LAYOUT, genome_json
 from search_space.detection import normalise
 from search_space.genome import AnchorGene, Genome, HeadGene, StageGene
 from search_space.model import GraphNet
@@ -94,9 +94,9 @@ def tiny_int8_export(tmp_path_factory: pytest.TempPathFactory,
     work = tmp_path_factory.mktemp("tiny_int8_work")
     converted = convert(net, scene_images(CALIBRATION_IMAGES, size, seed=2), work)
     out = tmp_path_factory.mktemp("tiny_int8_export")
-    (out / "model_int8.tflite").write_bytes(converted.tflite)
+    (out / LAYOUT.model).write_bytes(converted.tflite)
     genome = genome_json(tiny_spec, TINY_CLASSES, output_names(net))
-    (out / "genome.json").write_text(json.dumps(genome, indent=2) + "\n")
+    (out / LAYOUT.genome).write_text(json.dumps(genome, indent=2) + "\n")
     return out, net
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from estimators.latency.profiles import load_profile, profile_path
+from nas.export.files import LAYOUT
 
 
 @pytest.fixture(autouse=True)
@@ -172,7 +173,7 @@ def test_measure_host_times_refits_and_saves_both_host_profiles(cli, tmp_path, m
     from nas.calibrate import measure
 
     out_dir, _ = tiny_int8_export
-    tflite = (out_dir / "model_int8.tflite").read_bytes()
+    tflite = (out_dir / LAYOUT.model).read_bytes()
     plan = [measure.Planned(n, tiny_spec, split) for n, split in
             (("a", measure.FIT), ("b", measure.FIT), ("c", measure.HOLDOUT))]
     monkeypatch.setattr(measure, "plan", lambda *a, **k: plan)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from nas.detector import Detector, DetectorError, Quantisation, load_detector
+from nas.export.files import EXPORT_FORMAT, LAYOUT
 from search_space.detection import Detections, PostProcess, iou_matrix, normalise, postprocess
 from search_space.spec import ModelSpec
 
@@ -65,7 +66,7 @@ def float_raw(tiny_int8_export, scenes):
 @slow
 def test_load_from_directory_or_file(tiny_int8_export, detector):
     out, net = tiny_int8_export
-    from_file = load_detector(out / "model_int8.tflite")
+    from_file = load_detector(out / LAYOUT.model)
     for d in (detector, from_file):
         assert d.input_size == 96 and d.num_classes == 2
         assert d.class_names == ("person", "car")
@@ -157,10 +158,10 @@ def test_wrong_images_are_refused(detector, shape, dtype, message):
 
 def _copy_export(src, dst, **genome_changes):
     dst.mkdir()
-    shutil.copy(src / "model_int8.tflite", dst / "model_int8.tflite")
-    genome = json.loads((src / "genome.json").read_text())
+    shutil.copy(src / LAYOUT.model, dst / LAYOUT.model)
+    genome = json.loads((src / LAYOUT.genome).read_text())
     genome.update(genome_changes)
-    (dst / "genome.json").write_text(json.dumps(genome))
+    (dst / LAYOUT.genome).write_text(json.dumps(genome))
     return dst
 
 
@@ -195,7 +196,7 @@ def test_spec_that_does_not_describe_the_file(tiny_int8_export, tiny_spec, tmp_p
 
 @slow
 def test_detector_needs_both_output_roles(tiny_int8_export, tiny_spec):
-    path = tiny_int8_export[0] / "model_int8.tflite"
+    path = tiny_int8_export[0] / LAYOUT.model
     with pytest.raises(DetectorError, match="must name 'boxes' and 'logits'"):
         Detector(path, tiny_spec, {"boxes": "boxes"})
     # With 3 classes both outputs would be (1, P, 4): only the names can tell them apart.
@@ -219,12 +220,12 @@ def test_quantisation_rounds_clips_and_uses_the_zero_point():
 def _export_dir(tmp_path, spec, tflite=b"not a flatbuffer at all", **changes):
     out = tmp_path / "export"
     out.mkdir()
-    (out / "model_int8.tflite").write_bytes(tflite)
-    genome = {"format": "tinynas-export/1", "model": spec.to_dict(),
+    (out / LAYOUT.model).write_bytes(tflite)
+    genome = {"format": EXPORT_FORMAT, "model": spec.to_dict(),
               "class_names": ["person", "car"],
               "outputs": {"boxes": "Identity", "logits": "Identity_1"}}
     genome.update(changes)
-    (out / "genome.json").write_text(json.dumps(genome))
+    (out / LAYOUT.genome).write_text(json.dumps(genome))
     return out
 
 
@@ -242,9 +243,9 @@ def test_missing_path_and_directory_without_model(tmp_path):
 
 def test_missing_genome_json(tmp_path, tiny_spec):
     out = _export_dir(tmp_path, tiny_spec)
-    (out / "genome.json").unlink()
+    (out / LAYOUT.genome).unlink()
     _refused(out, f"{out / 'genome.json'}: missing")
-    _refused(out / "model_int8.tflite", f"{out / 'genome.json'}: missing")
+    _refused(out / LAYOUT.model, f"{out / 'genome.json'}: missing")
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -255,8 +256,8 @@ def test_missing_genome_json(tmp_path, tiny_spec):
 ])
 def test_invalid_genome_json(tmp_path, tiny_spec, text, message):
     out = _export_dir(tmp_path, tiny_spec)
-    (out / "genome.json").write_text(text)
-    assert str(out / "genome.json") in _refused(out, message)
+    (out / LAYOUT.genome).write_text(text)
+    assert str(out / LAYOUT.genome) in _refused(out, message)
 
 
 @pytest.mark.parametrize(("changes", "message"), [
@@ -269,7 +270,7 @@ def test_invalid_genome_json(tmp_path, tiny_spec, text, message):
 ])
 def test_invalid_export_content(tmp_path, tiny_spec, changes, message):
     out = _export_dir(tmp_path, tiny_spec, **changes)
-    assert str(out / "genome.json") in _refused(out, message)
+    assert str(out / LAYOUT.genome) in _refused(out, message)
 
 
 def test_classifier_is_not_a_detector(tmp_path, tiny_spec):

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from nas.export.files import LAYOUT
 from objectives.data.demo import DemoConfig, write_demo
 from search_space.baselines import seed_genome
 
@@ -37,7 +38,7 @@ def test_exported_checkpoint_evaluates_like_the_float_model(tmp_path):
     assert card["weights"].startswith("checkpoint")
     assert card["calibration"]["source"] == str(data.resolve())
     float_eval = tinynas("evaluate", str(run / "last.pt"), "--data", str(data))
-    int8_eval = tinynas("evaluate", str(tmp_path / "x" / "model_int8.tflite"), "--data",
+    int8_eval = tinynas("evaluate", str(tmp_path / "x" / LAYOUT.model), "--data",
                         str(data))
     assert int8_eval["num_images"] == float_eval["num_images"] == 8
     assert set(int8_eval["per_class_ap50"]) == set(float_eval["per_class_ap50"])

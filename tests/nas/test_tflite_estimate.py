@@ -9,13 +9,14 @@ from pathlib import Path
 import flatbuffers
 import numpy as np
 import pytest
-from ai_edge_litert import schema_py_generated as schema
 
 from estimators.deploy import deployed
 from estimators.estimate import Budgets
 from estimators.ram import TAIL_MCU32, tail_bytes
 from estimators.targets import get_target
+from estimators.tflite import schema
 from estimators.xcubeai import xcubeai_memory
+from nas.export.files import LAYOUT
 from nas.export.inspect import deployed_from_tflite, kernels_from_tflite
 from nas.export.runtimes import tflm_arena
 from nas.rows import model_row
@@ -67,7 +68,7 @@ def _json(cli, *argv: str) -> tuple[int, dict]:
 
 @pytest.mark.slow
 def test_our_export_on_xcubeai_matches_the_graph_estimate(cli, tiny_int8_export, tiny_spec):
-    path = tiny_int8_export[0] / "model_int8.tflite"
+    path = tiny_int8_export[0] / LAYOUT.model
     code, row = _json(cli, str(path), "--target", "stm32h7")
     assert code == 0 and row["fits"]
     baseline_keys = set(model_row(get_baseline("mbv1-0.25-96-c5"), get_target("stm32h7"),

@@ -31,6 +31,7 @@ from nas.calibrate.measure import (
     sampling_seed,
     write_runs,
 )
+from nas.export.files import LAYOUT
 from search_space.baselines import list_baselines
 from search_space.spec import ModelSpec
 
@@ -46,7 +47,7 @@ def cache(tmp_path, tiny_int8_export, tiny_spec) -> Path:
     out, _ = tiny_int8_export
     folder = tmp_path / "cache"
     folder.mkdir()
-    (folder / "tiny.tflite").write_bytes((out / "model_int8.tflite").read_bytes())
+    (folder / "tiny.tflite").write_bytes((out / LAYOUT.model).read_bytes())
     (folder / "tiny.json").write_text(json.dumps(tiny_spec.to_dict(), indent=1))
     return folder
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from nas.calibrate.user import EXPORT_MODEL_FILE, MeasurementsError, read_measurements
+from nas.calibrate.user import MeasurementsError, read_measurements
+from nas.export.files import LAYOUT
 from nas.export.inspect import kernels_from_tflite
 
 
@@ -26,7 +27,7 @@ def _error(path: Path) -> str:
 @pytest.mark.slow
 def test_good_file_reads_export_dirs_and_tflite_files(tiny_int8_export, tmp_path):
     out, _ = tiny_int8_export
-    tflite = out / EXPORT_MODEL_FILE
+    tflite = out / LAYOUT.model
     path = _csv(tmp_path, f"# board: STM32H743 @ 480 MHz\n"
                           f"Model, Latency_ms ,note\n"
                           f"\n"
@@ -45,22 +46,16 @@ def test_good_file_reads_export_dirs_and_tflite_files(tiny_int8_export, tmp_path
 def test_relative_paths_start_from_the_csv_folder(tiny_int8_export, tmp_path, monkeypatch):
     out, _ = tiny_int8_export
     shutil.copytree(out, tmp_path / "exports" / "tiny")
-    shutil.copy(out / EXPORT_MODEL_FILE, tmp_path / "exports" / "tiny.tflite")
+    shutil.copy(out / LAYOUT.model, tmp_path / "exports" / "tiny.tflite")
     _csv(tmp_path, "latency_ms,model\n3.5,exports/tiny\n4,exports/tiny.tflite\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     rows = read_measurements(Path("..") / "runs.csv")
     assert [r.source for r in rows] == [
-        str((tmp_path / "exports" / "tiny" / EXPORT_MODEL_FILE).resolve()),
+        str((tmp_path / "exports" / "tiny" / LAYOUT.model).resolve()),
         str((tmp_path / "exports" / "tiny.tflite").resolve())]
     assert rows[0].kernels == rows[1].kernels and rows[0].kernels
-
-
-def test_the_export_file_name_is_the_detectors():
-    from nas.detector import MODEL_FILE
-
-    assert EXPORT_MODEL_FILE == MODEL_FILE
 
 
 def test_missing_file(tmp_path):
@@ -151,7 +146,7 @@ def test_study_trial_reads_the_trial_export(tiny_int8_export, tmp_path):
     out, _ = tiny_int8_export
     path = _csv(tmp_path, "model,latency_ms\nstudy:h7/trial:3,3\n")
     rows = read_measurements(path, lambda study, trial: out)
-    assert rows[0].source == str((out / EXPORT_MODEL_FILE).resolve()) and rows[0].kernels
+    assert rows[0].source == str((out / LAYOUT.model).resolve()) and rows[0].kernels
 
 
 def test_missing_model_path(tmp_path):
@@ -166,7 +161,7 @@ def test_directory_without_model(tmp_path):
     path = _csv(tmp_path, "model,latency_ms\nexport,3\n")
     message = _error(path)
     assert message.startswith(f"{path} line 2: directory 'export' ")
-    assert f"holds no {EXPORT_MODEL_FILE}" in message
+    assert f"holds no {LAYOUT.model}" in message
 
 
 def test_file_that_is_not_a_tflite_model(tmp_path):

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from estimators import tflite
 from estimators.deploy import deployed
 from nas.export import memory_plan, rewrite, runtimes
 from nas.export.carray import read_c_array
-from nas.export.files import FILES
+from nas.export.files import LAYOUT
 from nas.export.pipeline import PARITY_MIN_COSINE
 from search_space.genome import AnchorGene, Genome, HeadGene, StageGene
 from search_space.spec import ModelSpec
@@ -55,19 +56,19 @@ def exported(tmp_path_factory) -> tuple[Path, dict, Genome]:
 @pytest.mark.slow
 def test_export_writes_every_file_and_the_json_keys(exported):
     out, card, _ = exported
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(LAYOUT.files)
     assert card.keys() >= KEYS
     assert card["out_dir"] == str(out) and card["target"] == "stm32h7" and card["fits"]
-    assert json.loads((out / "model_card.json").read_text())["tflite_bytes"] == \
+    assert json.loads((out / LAYOUT.card_json).read_text())["tflite_bytes"] == \
         card["tflite_bytes"]
-    assert "measured" in (out / "model_card.md").read_text()
+    assert "measured" in (out / LAYOUT.card_markdown).read_text()
     assert not list(out.parent.glob(".out.*")), "temporary directory left behind"
 
 
 @pytest.mark.slow
 def test_the_int8_file_runs_in_both_runtimes_and_matches_the_float_model(exported):
     out, card, _ = exported
-    data = (out / "model_int8.tflite").read_bytes()
+    data = (out / LAYOUT.model).read_bytes()
     assert card["tflite_bytes"] == len(data)
     assert card["parity_cosine_boxes"] >= PARITY_MIN_COSINE
     assert card["parity_cosine_scores"] >= PARITY_MIN_COSINE
@@ -75,7 +76,7 @@ def test_the_int8_file_runs_in_both_runtimes_and_matches_the_float_model(exporte
     assert card["tflm_arena_bytes"] == runtimes.tflm_arena(data).total_bytes
     assert card["tflm_vs_litert_max_lsb"] <= 4
     # full int8: int8 input and outputs, named
-    model = rewrite.load(data)
+    model = tflite.load(data)
     sg = model.subgraphs[0]
     assert [sg.tensors[i].name for i in sg.inputs] == [b"images"]
     assert sorted(sg.tensors[i].name for i in sg.outputs) == [b"boxes", b"logits"]
@@ -85,7 +86,7 @@ def test_the_int8_file_runs_in_both_runtimes_and_matches_the_float_model(exporte
 @pytest.mark.slow
 def test_real_op_list_is_the_one_the_estimators_model(exported):
     out, _, genome = exported
-    real = rewrite.op_histogram((out / "model_int8.tflite").read_bytes())
+    real = rewrite.op_histogram((out / LAYOUT.model).read_bytes())
     ours = Counter(op.kind for op in deployed(ModelSpec(2, genome=genome).lower().graph).ops)
     assert real == dict(ours)
 
@@ -101,13 +102,13 @@ def test_estimates_are_within_the_goals_on_the_export(exported):
 @pytest.mark.slow
 def test_export_carries_the_offline_plan_tflm_allocates(exported):
     out, card, _ = exported
-    model = rewrite.load((out / "model_int8.tflite").read_bytes())
+    model = tflite.load((out / LAYOUT.model).read_bytes())
     assert memory_plan.read(model) is not None
     assert card["offline_plan"] and card["offline_plan_outputs_identical"]
     assert card["tflm_arena_head_bytes"] == card["arena_head_planned_bytes"]
     assert card["arena_head_floor_bytes"] <= card["tflm_arena_head_bytes"] \
         <= card["tflm_arena_head_default_bytes"]
-    assert "offline memory plan" in (out / "model_card.md").read_text()
+    assert "offline memory plan" in (out / LAYOUT.card_markdown).read_text()
 
 
 @pytest.mark.slow
@@ -120,7 +121,7 @@ def test_no_offline_plan_leaves_the_arena_to_tflm(tmp_path):
                      "--no-offline-plan", "--json")
     assert result.returncode == 0, result.stderr
     card = json.loads(result.stdout)
-    assert memory_plan.read(rewrite.load((out / "model_int8.tflite").read_bytes())) is None
+    assert memory_plan.read(tflite.load((out / LAYOUT.model).read_bytes())) is None
     assert not card["offline_plan"] and card["arena_head_planned_bytes"] is None
     assert card["tflm_arena_head_bytes"] == card["tflm_arena_head_default_bytes"]
     # the estimate follows: TFLM's greedy plan, and a file without the plan's bytes
@@ -131,15 +132,15 @@ def test_no_offline_plan_leaves_the_arena_to_tflm(tmp_path):
 @pytest.mark.slow
 def test_c_array_round_trips_to_the_same_bytes(exported):
     out, card, _ = exported
-    assert read_c_array(out / "model_data.cc") == (out / "model_int8.tflite").read_bytes()
-    header = (out / "model_data.h").read_text()
+    assert read_c_array(out / LAYOUT.c_source) == (out / LAYOUT.model).read_bytes()
+    header = (out / LAYOUT.c_header).read_text()
     assert str(card["arena_bytes_estimated_target"]) in header
 
 
 @pytest.mark.slow
 def test_detector_equals_the_pytorch_post_processing(exported):
     from nas.detector import load_detector
-    from nas.export.calibration import synthetic
+    from nas.export.representative import synthetic
     from search_space.detection import PostProcess, postprocess
 
     out, _, genome = exported

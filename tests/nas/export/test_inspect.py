@@ -3,17 +3,18 @@ from __future__ import annotations
 import flatbuffers
 import numpy as np
 import pytest
-from ai_edge_litert import schema_py_generated as schema
 
 from estimators.deploy import deployed
 from estimators.latency.features import Kernel, kernels
+from estimators.tflite import schema
+from nas.export.files import LAYOUT
 from nas.export.inspect import kernels_from_tflite
 
 
 @pytest.mark.slow
 def test_our_export_gives_exactly_the_deployed_graphs_kernels(tiny_int8_export, tiny_spec):
     out, _ = tiny_int8_export
-    real = kernels_from_tflite((out / "model_int8.tflite").read_bytes())
+    real = kernels_from_tflite((out / LAYOUT.model).read_bytes())
     ours = kernels(deployed(tiny_spec.lower().graph))
     assert real == ours
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD"} <= {k.kind for k in real}

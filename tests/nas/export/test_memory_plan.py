@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tensorflow.lite.python import schema_py_generated as schema
 
+from estimators import tflite
 from estimators.deploy import deployed
 from estimators.ram import arena_plan
+from estimators.tflite import schema
 from nas.export import memory_plan, rewrite, runtimes
 from nas.export.convert import cosine, float_outputs
+from nas.export.files import LAYOUT
 from search_space.model import GraphNet, with_symmetric_padding
 
 pytestmark = pytest.mark.slow  # the shared tiny export takes ~10 s once per session
@@ -19,11 +21,11 @@ pytestmark = pytest.mark.slow  # the shared tiny export takes ~10 s once per ses
 
 def _file(tiny_int8_export) -> bytes:
     out, _ = tiny_int8_export
-    return (out / "model_int8.tflite").read_bytes()
+    return (out / LAYOUT.model).read_bytes()
 
 
 def test_no_pad_op_and_strided_convs_are_same(tiny_int8_export):
-    model = rewrite.load(_file(tiny_int8_export))
+    model = tflite.load(_file(tiny_int8_export))
     assert "PAD" not in rewrite.op_histogram(_file(tiny_int8_export))
     sg = model.subgraphs[0]
     strided = [op for op in sg.operators
@@ -36,7 +38,7 @@ def test_no_pad_op_and_strided_convs_are_same(tiny_int8_export):
 
 def test_offline_plan_is_in_the_metadata_and_tflm_allocates_it(tiny_int8_export, make_scenes):
     data = _file(tiny_int8_export)
-    model = rewrite.load(data)
+    model = tflite.load(data)
     offsets = memory_plan.read(model)
     sg = model.subgraphs[0]
     assert offsets is not None and len(offsets) == len(sg.tensors)
@@ -48,7 +50,7 @@ def test_offline_plan_is_in_the_metadata_and_tflm_allocates_it(tiny_int8_export,
     assert runtimes.tflm_arena(data).head_bytes == head
     memory_plan.strip(model)
     unplanned = rewrite.pack(model)
-    assert memory_plan.read(rewrite.load(unplanned)) is None
+    assert memory_plan.read(tflite.load(unplanned)) is None
     assert runtimes.tflm_arena(unplanned).head_bytes == buffers.greedy_head_bytes() >= head
     x = runtimes.quantised_inputs(data, make_scenes(1, 96, seed=4))[0]
     for a, b in zip(runtimes.tflm_outputs(data, x), runtimes.tflm_outputs(unplanned, x),
@@ -63,7 +65,7 @@ def test_int8_file_computes_same_padding_not_symmetric(tiny_int8_export, make_sc
     """Padding parity: the int8 file follows the SAME-padded float model it came from; the
     same weights with PyTorch's symmetric padding are measurably further away."""
     out, net = tiny_int8_export
-    data = (out / "model_int8.tflite").read_bytes()
+    data = (out / LAYOUT.model).read_bytes()
     images = make_scenes(4, 96, seed=6)
     names = runtimes.output_names(data)
     q = dict(zip(names, runtimes.litert_outputs(data, images), strict=True))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from estimators.estimate import Budgets
+from nas.export.files import LAYOUT
 from nas.search import finalize, trials
 
 TRAINED_KEYS = {"ap50", "map", "epochs", "wall_s", "stopped_by", "checkpoint", "time_budget_s"}
@@ -130,11 +131,11 @@ def test_top_k_export_measures_the_int8_file(make_views_study, small_demo):
     assert set(exported) >= {"out_dir", "int8_ap50", "int8_map", "tflite_bytes",
                              "tflm_arena_bytes", "flash_bytes_measured", "ram_bytes_measured",
                              "fits_measured", "violations_measured", "parity_cosine_scores"}
-    assert (Path(exported["out_dir"]) / "model_int8.tflite").stat().st_size == \
+    assert (Path(exported["out_dir"]) / LAYOUT.model).stat().st_size == \
         exported["tflite_bytes"]
     # The study runs on xcubeai: flash = weights + code, RAM = activations + runtime RAM of the
     # X-CUBE-AI model on the exported graph (band high ends), as the search estimated them.
-    card = json.loads((Path(exported["out_dir"]) / "model_card.json").read_text())
+    card = json.loads((Path(exported["out_dir"]) / LAYOUT.card_json).read_text())
     assert card["memory_model"].startswith("X-CUBE-AI")
     assert exported["flash_bytes_measured"] == (card["weights_flash_bytes_high"]
                                                 + card["code_flash_bytes_high"])

@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 
 from estimators.estimate import Budgets
 from estimators.targets import Target, get_target
+from nas.export.files import LAYOUT
 from nas.search import driver, queue
 from nas.search.objective import Assessment, assess
 from nas.search.optuna_private import storage_of, trial_id_of
@@ -604,7 +605,7 @@ def test_an_export_over_the_budget_is_a_violation_and_fails_the_command(
     for model in models:
         assert model["violations_measured"][0].startswith("RAM ")
         assert f"budget violation (measured on the export): {model['name']}: RAM " in err
-        card = json.loads((Path(model["export_dir"]) / "model_card.json").read_text())
+        card = json.loads((Path(model["export_dir"]) / LAYOUT.card_json).read_text())
         assert card["fits"] is False
     code, out, err = cli("pareto", "--study", "search", "--json", "--runs-dir",
                          str(tmp_path / "runs"))

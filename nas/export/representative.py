@@ -1,4 +1,6 @@
-"""Images that calibrate the int8 quantisation and check parity.
+"""The representative images of the int8 conversion: they set the quantisation ranges
+(TFLiteConverter's ``representative_dataset``, "calibration" in the ``--calib`` option) and
+check parity. Not to be confused with ``nas.calibrate``, which fits latency to board runs.
 
 From a folder of the user's images (``--calib DIR``: jpg/png/bmp, any size, resized to the
 model's input), or, without one, synthetic scenes: smooth colour gradients, textured noise and

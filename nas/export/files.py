@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.detector import EXPORT_FORMAT
-from nas.models import UsageError
+from nas.errors import UsageError
 from search_space.spec import ModelSpec
 
 FILES = ("model_int8.tflite", "model.onnx", "genome.json", "model_card.md", "model_card.json",

@@ -31,7 +31,7 @@ import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
-from nas.models import UsageError
+from nas.errors import UsageError
 
 DEFAULT_DB = "tinynas.db"
 SQLITE_PREFIX = "sqlite:///"

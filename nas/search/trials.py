@@ -19,7 +19,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.models import UsageError
+from nas.errors import UsageError
 from nas.search.config import CONFIG_ATTR, DEMO_DATA
 from nas.search.queue import FAIL_REASON
 from search_space.baselines import BaselineError

@@ -8,7 +8,7 @@ import math
 import optuna
 import pytest
 
-from nas.models import UsageError
+from nas.errors import UsageError
 from nas.search import trials
 from nas.search.finalize import pick
 

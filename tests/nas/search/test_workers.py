@@ -35,7 +35,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.models import UsageError
+from nas.errors import UsageError
 from nas.search import driver, queue
 from nas.search.storage import engine_url, interrupts_deferred, resolve_storage
 from objectives.data.demo import DEMO_SIZES, write_demo

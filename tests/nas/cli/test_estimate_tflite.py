@@ -16,9 +16,9 @@ from estimators.estimate import Budgets
 from estimators.ram import TAIL_MCU32, tail_bytes
 from estimators.targets import get_target
 from estimators.xcubeai import xcubeai_memory
+from nas.cli.estimate_row import model_row
 from nas.export.inspect import deployed_from_tflite, kernels_from_tflite
 from nas.export.runtimes import tflm_arena
-from nas.rows import model_row
 from search_space.baselines import get_baseline
 
 

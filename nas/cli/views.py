@@ -146,15 +146,13 @@ class ParetoCommand(Command):
         for key in ("png_error", "html_error"):
             if key in files:
                 out.note(str(files[key]))
-        if out.as_json:
-            result = {"study": args.study, "front": [r.to_dict() for r in front],
-                      "baselines": [r.to_dict() for r in baselines],
-                      "png": files["png"], "html": files["html"]}
-            if args.all:
-                result["trials"] = [r.to_dict() for r in every]
-            out.emit(result)
-            return EXIT_OK
-        self._print(out, title, every, front, baselines, files, args.all)
+        result = {"study": args.study, "front": [r.to_dict() for r in front],
+                  "baselines": [r.to_dict() for r in baselines],
+                  "png": files["png"], "html": files["html"]}
+        if args.all:
+            result["trials"] = [r.to_dict() for r in every]
+        out.show(result, lambda _: self._print(out, title, every, front, baselines, files,
+                                               args.all))
         return EXIT_OK
 
     @staticmethod
@@ -199,10 +197,7 @@ class ShowCommand(Command):
                 "started": trial.datetime_start.isoformat() if trial.datetime_start else None,
                 "duration_s": trial.duration.total_seconds() if trial.duration else None,
                 "artefacts": artefacts(row)}
-        if out.as_json:
-            out.emit(data)
-        else:
-            out.console.print(show_table(data, row))
+        out.show(data, lambda found: show_table(found, row))
         return EXIT_OK
 
     @staticmethod

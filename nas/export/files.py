@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from artefacts.tags import check_format
-from nas.models import UsageError
+from nas.errors import UsageError
 from search_space.spec import ModelSpec
 
 

@@ -16,7 +16,7 @@ from artefacts.tags import check_format
 from estimators.budgets import format_bytes
 from estimators.estimate import Budgets
 from estimators.targets import Target, get_target
-from nas.models import UsageError
+from nas.errors import UsageError
 from objectives.data import DetectionDataset, has_split, open_dataset
 from search_space.space import FULL_SPACE, SearchSpace
 

@@ -31,8 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from estimators.estimate import Budgets
 from estimators.targets import Target
-from nas.command import EXIT_INTERRUPTED
-from nas.models import UsageError
+from nas.errors import EXIT_INTERRUPTED, UsageError
 from nas.search import trials
 from nas.search.config import CONFIG_ATTR, SearchConfig, check_same
 from nas.search.display import SearchProgress, Tally

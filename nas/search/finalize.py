@@ -24,10 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from rich import box
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from estimators.budgets import format_bytes
 from estimators.estimate import Budgets
@@ -309,54 +306,3 @@ def budget_violations(rows: Sequence[dict[str, Any]]) -> list[str]:
     must report these as violations (and exit non-zero), never as results."""
     return [f"{r['name']}: {'; '.join(r['violations_measured'])}" for r in rows
             if r.get("fits_measured") is False]
-
-
-def _ap(value: Any) -> str:
-    return "-" if not isinstance(value, int | float) else f"{100 * value:.1f}"
-
-
-def _kib(value: Any) -> str:
-    return "-" if not isinstance(value, int) else format_bytes(value)
-
-
-def _verdict(row: dict[str, Any]) -> Text:
-    if row["train_error"]:
-        return Text("train failed", style="bold red")
-    if row["export_error"]:
-        return Text("export failed", style="bold red")
-    if row["fits_measured"] is None:
-        return Text("not exported", style="dim")
-    return (Text("yes", style="green") if row["fits_measured"]
-            else Text("VIOLATION", style="bold red"))
-
-
-def results_table(rows: Sequence[dict[str, Any]]) -> Table:
-    """Measured accuracy (float and int8), measured flash and TFLM arena, predicted latency
-    and whether each model really fits."""
-    table = Table(title="top-k: trained with the same recipe and time budget",
-                  box=box.SIMPLE_HEAD,
-                  caption="AP in %, on the val split; measured on the exported file: flash = "
-                  ".tflite + runtime code, arena = TFLM arena, RAM = arena + runtime RAM, fits "
-                  "= within the budgets; latency predicted on the board with its band")
-    # Searched trials are "#N", baselines go by their names: no column needed to tell them.
-    for col in ("model", "latency ms (band)", "AP50", "mAP", "int8 AP50", "int8 mAP", "flash",
-                "arena", "RAM", "fits", "note"):
-        table.add_column(col, justify="left" if col in ("model", "note") else "right",
-                         no_wrap=col != "note")
-    for r in rows:
-        note = "; ".join(x for x in (r["train_error"], r["export_error"],
-                                     *r["violations_measured"]) if x)
-        table.add_row(r["name"], _band(r), _ap(r["ap50"]), _ap(r["map"]),
-                      _ap(r["int8_ap50"]), _ap(r["int8_map"]), _kib(r["flash_bytes_measured"]),
-                      _kib(r["tflm_arena_bytes"]), _kib(r["ram_bytes_measured"]), _verdict(r),
-                      Text(note, style="red"))
-    return table
-
-
-def _band(r: dict[str, Any]) -> str:
-    if r["latency_ms"] is None:
-        return "-"
-    if r["latency_ms_low"] is None or r["latency_ms_high"] is None:
-        return f"{r['latency_ms']:,.1f}"
-    return f"{r['latency_ms']:,.1f} ({r['latency_ms_low']:,.1f}-{r['latency_ms_high']:,.1f})"
-

@@ -31,7 +31,7 @@ import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
-from nas.models import UsageError
+from nas.errors import UsageError
 from nas.search.optuna_private import rdb_cache_calls
 
 DEFAULT_DB = "tinynas.db"

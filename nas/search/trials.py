@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.models import UsageError
+from nas.errors import UsageError
 from nas.search.config import CONFIG_ATTR, DEMO_DATA
 from nas.search.queue import FAIL_REASON
 from search_space.baselines import BaselineError

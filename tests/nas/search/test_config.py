@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from nas.models import UsageError
+from nas.errors import UsageError
 from nas.search.config import (
     SearchConfig,
     check_same,

@@ -12,7 +12,7 @@ import pytest
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from nas.models import UsageError
+from nas.errors import UsageError
 from nas.search import driver, queue
 from nas.search.config import CONFIG_ATTR, SearchConfig
 from nas.search.objective import BASELINE_ATTR, COMPANION_ATTR, assess

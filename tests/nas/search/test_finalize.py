@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from estimators.estimate import Budgets
+from nas.cli.search import results_table
 from nas.export.files import LAYOUT
 from nas.search import finalize, trials
 
@@ -95,7 +96,7 @@ def test_top_k_trains_records_reuses_and_survives_a_failed_export(make_views_stu
     assert row.trained == trained and row.export_error == rows[0]["export_error"]
     assert not (vs.runs_dir / "search" / "trial-0006" / "export").exists() or not any(
         (vs.runs_dir / "search" / "trial-0006" / "export").iterdir())
-    table = finalize.results_table(rows)
+    table = results_table(rows)
     assert table.row_count == 1
 
     # What was recorded is what `show` displays, and the trial's checkpoint is now usable.

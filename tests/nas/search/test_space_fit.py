@@ -11,7 +11,7 @@ import pytest
 
 from estimators.estimate import Budgets
 from estimators.targets import get_target
-from nas import search_command
+from nas.cli import search as search_command
 from nas.search.space_fit import fit_space, judge_for
 from nas.search.storage import resolve_storage
 from objectives.data.demo import DEMO_SIZES, write_demo

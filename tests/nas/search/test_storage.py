@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.storages import JournalStorage, RDBStorage
 
-from nas.models import UsageError
+from nas.errors import UsageError
 from nas.search import storage as st
 
 

@@ -9,7 +9,7 @@ import random
 import optuna
 import pytest
 
-from nas.models import UsageError
+from nas.errors import UsageError
 from nas.search import trials
 from nas.search.finalize import pick
 

@@ -164,7 +164,7 @@ def test_trial_without_study_is_refused(cli):
 def test_export_of_a_trial_is_judged_on_the_study_board(make_views_study):
     import argparse
 
-    from nas.export_command import _study_target
+    from nas.cli.export import _study_target
 
     vs = make_views_study()
     model = trials.trial_model(vs.study, 1, need_checkpoint=False)

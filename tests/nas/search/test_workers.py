@@ -35,7 +35,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.models import UsageError
+from nas.errors import UsageError
 from nas.search import driver, queue
 from nas.search.optuna_private import storage_of, study_id_of, trial_id_of
 from nas.search.storage import engine_url, interrupts_deferred, resolve_storage

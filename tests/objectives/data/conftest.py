@@ -1,5 +1,5 @@
 """``layouts``: the writers of datasets in each tool's own layout (``layouts.py``, also
-imported by ``tests/nas/test_data_commands.py``)."""
+imported by ``tests/nas/cli/test_data.py``)."""
 
 from __future__ import annotations
 

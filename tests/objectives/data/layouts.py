@@ -1,7 +1,7 @@
 """Datasets written the way each tool writes them, tiny (images of a few dozen pixels).
 
 Shared by the loader tests (through ``conftest.py``) and the command tests in
-``tests/nas/test_data_commands.py`` (loaded by path). Each writer returns what to pass as
+``tests/nas/cli/test_data.py`` (loaded by path). Each writer returns what to pass as
 ``--data``. File names, yaml text, json keys and xml elements follow the tools' own exports:
 Roboflow's YOLOv8 export, an Ultralytics dataset yaml with ``path``, COCO 2017's
 ``annotations/instances_*2017.json`` (category ids not contiguous, crowd regions with RLE),

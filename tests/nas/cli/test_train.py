@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nas.models import UsageError
-from nas.train_commands import parse_duration
+from nas.cli.command import parse_duration
+from nas.errors import UsageError
 from objectives.data.demo import DemoConfig, write_demo
 from search_space.baselines import seed_genome
 

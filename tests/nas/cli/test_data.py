@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from nas.export_command import training_split_images
+from nas.cli.export import training_split_images
 from objectives.checkpoint import load_checkpoint
 from objectives.data import open_dataset
 from search_space.baselines import seed_genome
@@ -25,7 +25,7 @@ LAYOUTS = [("roboflow_yolo", "yolo", ["train", "val", "test"]),
            ("voc2012", "voc", ["train", "val", "trainval"])]
 
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "objectives" / "data"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "objectives" / "data"))
 import layouts  # noqa: E402  (the dataset writers, shared with the loader tests)
 
 

@@ -18,17 +18,18 @@ from typing import Any
 
 from estimators.estimate import Budgets
 from estimators.targets import Target
-from nas.command import Output, proxy_help, resolve_proxy
-from nas.models import UsageError, resolve_spec
-from nas.rows import model_row
-from nas.tflite_estimate import is_tflite_path
-from nas.train_commands import (
-    _class_subset,
-    _data_arguments,
-    _data_root,
-    _open,
-    _subset_arguments,
+from nas.cli.command import Output, proxy_help, resolve_proxy
+from nas.cli.data_args import (
+    class_subset,
+    data_arguments,
+    data_root,
+    open_split,
+    subset_arguments,
 )
+from nas.cli.estimate_row import model_row
+from nas.cli.estimate_tflite import is_tflite_path
+from nas.cli.specs import resolve_spec
+from nas.errors import UsageError
 from objectives.data import DetectionDataset, has_split
 from objectives.data.demo import DEMO_CLASSES
 from search_space.baselines import list_baselines
@@ -41,8 +42,8 @@ def proxy_arguments(parser: argparse.ArgumentParser) -> None:
         "also score the model with an accuracy proxy, NAME[:KEY=VALUE,...] (README, Accuracy "
         "proxies); without NAME the default (the measured best). The model is then sized for "
         "the data's classes unless --num-classes"))
-    _data_arguments(parser)
-    _subset_arguments(parser)
+    data_arguments(parser)
+    subset_arguments(parser)
     parser.add_argument("--seed", type=int, default=0,
                         help="the proxy's seed (default 0; a study's --seed gives its trials' "
                         "scores)")
@@ -71,7 +72,7 @@ def proxy_request(args: argparse.Namespace) -> ProxyRequest | None:
     if args.baseline is not None and args.baseline not in _detectors():
         raise UsageError(f"--proxy scores detectors; baseline {args.baseline} is a classifier "
                          f"(detectors: {', '.join(sorted(_detectors()))})")
-    subset = _class_subset(args)
+    subset = class_subset(args)
     if trains and not args.data:  # the demo data's classes are known without drawing it
         _check_class_count(args, name, subset or DEMO_CLASSES)
     return ProxyRequest(name, trains, subset)
@@ -119,8 +120,8 @@ def scored_row(args: argparse.Namespace, out: Output, request: ProxyRequest, tar
     from nas.search.scoring import score_spec
     from objectives.proxies import ProxyError
 
-    root = _data_root(args, out)
-    train = _open(root, "train", args, request.subset, out, drop_empty=args.drop_empty)
+    root = data_root(args, out)
+    train = open_split(root, "train", args, request.subset, out, drop_empty=args.drop_empty)
     val = _val_split(args, out, root, train)
     if request.trains:
         _check_class_count(args, request.name, tuple(train.class_names))
@@ -142,4 +143,4 @@ def _val_split(args: argparse.Namespace, out: Output, root: Path, train: Detecti
     it): a training proxy measures AP50 on it."""
     if not has_split(root, "val", args.format):
         return None
-    return _open(root, "val", args, train.class_names, out, require=False, training=False)
+    return open_split(root, "val", args, train.class_names, out, require=False, training=False)

@@ -16,10 +16,10 @@ from estimators.ram import TAIL_MCU32, tail_bytes
 from estimators.targets import get_target
 from estimators.tflite import schema
 from estimators.xcubeai import xcubeai_memory
+from nas.cli.estimate_row import model_row
 from nas.export.files import LAYOUT
 from nas.export.inspect import deployed_from_tflite, kernels_from_tflite
 from nas.export.runtimes import tflm_arena
-from nas.rows import model_row
 from search_space.baselines import get_baseline
 
 

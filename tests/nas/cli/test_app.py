@@ -129,11 +129,12 @@ def test_console_script_is_installed():
 
 def test_ctrl_c_outside_a_command_handler_is_one_line(monkeypatch, capsys):
     from nas import cli
+    from nas.cli.targets import TargetsCommand
 
     def interrupted(self, args, out):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.TargetsCommand, "run", interrupted)
+    monkeypatch.setattr(TargetsCommand, "run", interrupted)
     assert cli.main(["targets"]) == 130
     assert capsys.readouterr().err == "tinynas targets: interrupted\n"
 
@@ -178,7 +179,7 @@ def test_estimate_proxy_without_name_is_the_default_on_the_demo_data(cli, tiny_d
                                                                     monkeypatch, tmp_path):
     from objectives.proxies import DEFAULT_PROXY
 
-    monkeypatch.setattr("nas.train_commands.demo_dataset", lambda: tiny_data)
+    monkeypatch.setattr("nas.cli.data_args.demo_dataset", lambda: tiny_data)
     genome = tmp_path / "g.json"
     genome.write_text(seed_genome(0.35).to_json())
     code, out, err = cli("estimate", "--genome", str(genome), "--target", "esp32", "--proxy",

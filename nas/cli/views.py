@@ -21,13 +21,13 @@ from rich.table import Table
 from rich.text import Text
 
 from estimators.budgets import format_bytes
-from nas.command import EXIT_OK, Command, Output, study_arguments
-from nas.models import UsageError
-from nas.render import component_lines
+from nas.cli.command import EXIT_OK, Command, Output, study_arguments
+from nas.cli.formatting import ap, component_lines, fits_text, size
+from nas.cli.formatting import latency_band as band
+from nas.errors import UsageError
 from nas.search import plots, trials
+from nas.search.driver import BASELINES_SUFFIX
 from nas.search.trials import TrialRow
-
-BASELINES_SUFFIX = ":baselines"
 
 
 def open_study(name: str, args: argparse.Namespace) -> optuna.Study:
@@ -44,33 +44,15 @@ def baselines_study(args: argparse.Namespace) -> optuna.Study | None:
         return None
 
 
-def _ap(value: Any) -> str:
-    return "-" if not isinstance(value, int | float) else f"{100 * value:.1f}"
-
-
-def _size(n: int | None) -> str:
-    return "-" if n is None else format_bytes(n)
-
-
 def latency_band(r: TrialRow) -> str:
-    if r.latency_ms is None:
-        return "-"
-    if r.latency_ms_low is None or r.latency_ms_high is None:
-        return f"{r.latency_ms:,.1f}"
-    return f"{r.latency_ms:,.1f} ({r.latency_ms_low:,.1f}-{r.latency_ms_high:,.1f})"
-
-
-def fits_text(fits: bool | None) -> Text:
-    if fits is None:
-        return Text("-")
-    return Text("yes", style="green") if fits else Text("no", style="bold red")
+    return band(r.latency_ms, r.latency_ms_low, r.latency_ms_high)
 
 
 def _measured(r: TrialRow) -> tuple[str, str]:
     """(float AP50 after training, int8 AP50 of the exported file) or dashes."""
     trained, exported = r.trained or {}, r.exported or {}
-    int8 = _ap(exported.get("int8_ap50")) if exported else ("failed" if r.export_error else "-")
-    return ("failed" if r.train_error else _ap(trained.get("ap50"))), int8
+    int8 = ap(exported.get("int8_ap50")) if exported else ("failed" if r.export_error else "-")
+    return ("failed" if r.train_error else ap(trained.get("ap50"))), int8
 
 
 def front_table(rows: Sequence[TrialRow], title: str, caption: str | None = None) -> Table:
@@ -83,8 +65,8 @@ def front_table(rows: Sequence[TrialRow], title: str, caption: str | None = None
                          no_wrap=col != "blocks")
     for r in rows:
         ap50, int8 = _measured(r)
-        table.add_row(r.name, _proxy(r), latency_band(r), _size(r.flash_bytes),
-                      _size(r.ram_bytes), "-" if r.macs is None else f"{r.macs / 1e6:.2f}M",
+        table.add_row(r.name, _proxy(r), latency_band(r), size(r.flash_bytes),
+                      size(r.ram_bytes), "-" if r.macs is None else f"{r.macs / 1e6:.2f}M",
                       "-" if r.input_size is None else str(r.input_size), r.head or "-",
                       r.block_mix or "-", _fits_cell(r), ap50, int8)
     return table
@@ -110,8 +92,8 @@ def trials_table(rows: Sequence[TrialRow]) -> Table:
                          else "right", no_wrap=col != "reason")
     for r in rows:
         reason = r.fail_reason or r.rejected or r.train_error or r.export_error or ""
-        table.add_row(r.name, r.state.lower(), _proxy(r), latency_band(r), _size(r.flash_bytes),
-                      _size(r.ram_bytes), fits_text(r.fits), reason)
+        table.add_row(r.name, r.state.lower(), _proxy(r), latency_band(r), size(r.flash_bytes),
+                      size(r.ram_bytes), fits_text(r.fits), reason)
     return table
 
 
@@ -164,15 +146,13 @@ class ParetoCommand(Command):
         for key in ("png_error", "html_error"):
             if key in files:
                 out.note(str(files[key]))
-        if out.as_json:
-            result = {"study": args.study, "front": [r.to_dict() for r in front],
-                      "baselines": [r.to_dict() for r in baselines],
-                      "png": files["png"], "html": files["html"]}
-            if args.all:
-                result["trials"] = [r.to_dict() for r in every]
-            out.emit(result)
-            return EXIT_OK
-        self._print(out, title, every, front, baselines, files, args.all)
+        result = {"study": args.study, "front": [r.to_dict() for r in front],
+                  "baselines": [r.to_dict() for r in baselines],
+                  "png": files["png"], "html": files["html"]}
+        if args.all:
+            result["trials"] = [r.to_dict() for r in every]
+        out.show(result, lambda _: self._print(out, title, every, front, baselines, files,
+                                               args.all))
         return EXIT_OK
 
     @staticmethod
@@ -217,10 +197,7 @@ class ShowCommand(Command):
                 "started": trial.datetime_start.isoformat() if trial.datetime_start else None,
                 "duration_s": trial.duration.total_seconds() if trial.duration else None,
                 "artefacts": artefacts(row)}
-        if out.as_json:
-            out.emit(data)
-        else:
-            out.console.print(show_table(data, row))
+        out.show(data, lambda found: show_table(found, row))
         return EXIT_OK
 
     @staticmethod
@@ -273,8 +250,8 @@ def show_table(data: dict[str, Any], row: TrialRow) -> Table:
         ("latency ms (band)", latency_band(row)),
         ("flash (est.) / budget", _with_budget(row.flash_bytes, row.budget("flash"))),
         ("RAM (est.) / budget", _with_budget(row.ram_bytes, row.budget("ram"))),
-        (".tflite / arena (est.)", f"{_size(est.get('tflite_bytes_estimated'))} / "
-                                   f"{_size(est.get('arena_bytes_estimated'))}"),
+        (".tflite / arena (est.)", f"{size(est.get('tflite_bytes_estimated'))} / "
+                                   f"{size(est.get('arena_bytes_estimated'))}"),
         *_memory_lines(est),
         ("constraints", ", ".join(_margin(k, v) for k, v in row.constraints.items()) or "-"),
         ("fits", fits_text(row.fits)),
@@ -296,8 +273,8 @@ def _memory_lines(est: dict[str, Any]) -> list[tuple[str, Any]]:
     high end; trials recorded before they were stored have none."""
     if "activation_ram_bytes" not in est:
         return []
-    return [(f"{label} (band)", f"{_size(est[f'{key}_bytes'])} "
-             f"({_size(est[f'{key}_bytes_low'])} - {_size(est[f'{key}_bytes_high'])})")
+    return [(f"{label} (band)", f"{size(est[f'{key}_bytes'])} "
+             f"({size(est[f'{key}_bytes_low'])} - {size(est[f'{key}_bytes_high'])})")
             for label, key in _MEMORY_FIGURES] + [("memory model", est.get("memory_model"))]
 
 
@@ -309,8 +286,8 @@ def _margin(key: str, value: float) -> str:
 
 def _with_budget(figure: int | None, budget: float | None) -> str:
     if budget is None:
-        return _size(figure)
-    return f"{_size(figure)} / {format_bytes(round(budget))}"
+        return size(figure)
+    return f"{size(figure)} / {format_bytes(round(budget))}"
 
 
 def _reasons(row: TrialRow) -> list[tuple[str, Any]]:
@@ -324,17 +301,17 @@ def _results(row: TrialRow) -> list[tuple[str, Any]]:
     lines: list[tuple[str, Any]] = []
     if row.trained:
         t = row.trained
-        lines.append(("trained AP50 / mAP", f"{_ap(t.get('ap50'))} / {_ap(t.get('map'))} "
+        lines.append(("trained AP50 / mAP", f"{ap(t.get('ap50'))} / {ap(t.get('map'))} "
                       f"({t.get('epochs')} epochs, {t.get('wall_s', 0):.0f} s, stopped by "
                       f"{t.get('stopped_by')})"))
     if row.exported:
         e = row.exported
         lines += [
-            ("int8 AP50 / mAP", f"{_ap(e.get('int8_ap50'))} / {_ap(e.get('int8_map'))}"),
-            ("measured flash / RAM", f"{_size(e.get('flash_bytes_measured'))} / "
-                                     f"{_size(e.get('ram_bytes_measured'))} (.tflite "
-                                     f"{_size(e.get('tflite_bytes'))}, TFLM arena "
-                                     f"{_size(e.get('tflm_arena_bytes'))})"),
+            ("int8 AP50 / mAP", f"{ap(e.get('int8_ap50'))} / {ap(e.get('int8_map'))}"),
+            ("measured flash / RAM", f"{size(e.get('flash_bytes_measured'))} / "
+                                     f"{size(e.get('ram_bytes_measured'))} (.tflite "
+                                     f"{size(e.get('tflite_bytes'))}, TFLM arena "
+                                     f"{size(e.get('tflm_arena_bytes'))})"),
             ("fits (measured)", fits_text(e.get("fits_measured"))),
         ]
         lines += [("violation", Text(v, style="bold red"))

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from estimators.budgets import format_bytes
-from nas.command import (
+from nas.cli.command import (
     EXIT_DOES_NOT_FIT,
     EXIT_OK,
     Command,
@@ -25,8 +24,10 @@ from nas.command import (
     study_model,
     target_arguments,
 )
+from nas.cli.formatting import size
+from nas.cli.specs import resolve_spec
+from nas.errors import UsageError
 from nas.export.files import check_out_dir
-from nas.models import UsageError, resolve_spec
 from search_space.model import as_if_trained
 from search_space.spec import ModelSpec
 
@@ -215,15 +216,12 @@ class ExportCommand(Command):
             if args.debug:
                 raise
             return EXIT_EXPORT_FAILED
-        if out.as_json:
-            out.emit(result)
-        else:
-            out.console.print(summary_table(result))
+        out.show(result, summary_table)
         return EXIT_OK if result["fits"] else EXIT_DOES_NOT_FIT
 
 
 def _kib(n: int | None) -> str:
-    return "n/a" if n is None else format_bytes(n)
+    return size(n, missing="n/a")
 
 
 def summary_table(r: dict[str, Any]) -> Table:

@@ -13,31 +13,41 @@ import contextlib
 import math
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from estimators.budgets import format_bytes
 from estimators.estimate import Budgets
 from estimators.targets import Target
-from nas.command import (
+from nas.cli.command import (
     EXIT_DOES_NOT_FIT,
     EXIT_INTERRUPTED,
     EXIT_OK,
     Command,
     Output,
     check_new_dir,
+    parse_duration,
     proxy_help,
     resolve_proxy,
     resolve_target,
     study_arguments,
     target_arguments,
 )
-from nas.models import UsageError
+from nas.cli.data_args import (
+    class_subset,
+    data_arguments,
+    data_root,
+    open_split,
+    subset_arguments,
+)
+from nas.cli.formatting import ap, latency_band, size
+from nas.errors import UsageError
 from nas.search.config import (
     CONFIG_ATTR,
     DEMO_DATA,
@@ -57,14 +67,6 @@ from nas.search.driver import (
 from nas.search.objective import assess
 from nas.search.space_fit import fit_space
 from nas.search.storage import check_url, display_url, resolve_storage
-from nas.train_commands import (
-    _class_subset,
-    _data_arguments,
-    _data_root,
-    _open,
-    _subset_arguments,
-    parse_duration,
-)
 from search_space.sampling import sample_genome
 from search_space.space import FULL_SPACE, SearchSpace
 from search_space.spec import ModelSpec
@@ -90,8 +92,8 @@ class SearchCommand(Command):
         length.add_argument("--timeout", metavar="T",
                             help="start no trial after this long, e.g. 10m, 1h30m")
         study_arguments(parser, default_study="search")
-        _data_arguments(parser)
-        _subset_arguments(parser)
+        data_arguments(parser)
+        subset_arguments(parser)
         how = parser.add_argument_group("how to search")
         how.add_argument("--proxy", metavar="NAME[:KEY=VALUE,...]", help=proxy_help(
             "accuracy proxy (default: the measured best; README, Accuracy proxies)"))
@@ -137,9 +139,9 @@ class SearchCommand(Command):
         # One class is the smallest head: if that cannot fit, no dataset's can, and the
         # refusal comes before the demo data is drawn.
         _check_space_fits(target, budgets, args.latency_ms, 1)
-        subset = _class_subset(args)  # a bad --classes fails before the demo data is drawn
-        root = _data_root(args, out)
-        train_set = _open(root, "train", args, subset, out, drop_empty=args.drop_empty)
+        subset = class_subset(args)  # a bad --classes fails before the demo data is drawn
+        root = data_root(args, out)
+        train_set = open_split(root, "train", args, subset, out, drop_empty=args.drop_empty)
         _check_space_fits(target, budgets, args.latency_ms, train_set.num_classes)
         storage = resolve_storage(args.storage, runs_dir)
         space = _space(args, out, storage, target, budgets, train_set.num_classes)
@@ -184,23 +186,12 @@ class SearchCommand(Command):
 
             row["train_top"] = _train_top(args, out, plan, result)
             violations = finalize.budget_violations(row["train_top"])
-        self._print(out, row)
+        out.show(row, lambda found: _print_summary(out, found))
         for line in violations:
             out.note(f"budget violation (measured on the export): {line}")
         if result.interrupted:
             return EXIT_INTERRUPTED
         return EXIT_DOES_NOT_FIT if result.worker_errors or violations else EXIT_OK
-
-    @staticmethod
-    def _print(out: Output, row: dict[str, Any]) -> None:
-        if out.as_json:
-            out.emit(row)
-            return
-        out.console.print(summary_table(row))
-        if row.get("train_top"):
-            from nas.search import finalize
-
-            out.console.print(finalize.results_table(row["train_top"]))
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -399,6 +390,50 @@ def summary_table(row: dict[str, Any]) -> Table:
     rate = f", {row['trials_per_s']:.2f} trials/s" if row["trials_per_s"] else ""
     table.add_row("time", f"{row['seconds']:.1f} s{rate}")
     return table
+
+
+def _print_summary(out: Output, row: dict[str, Any]) -> None:
+    out.console.print(summary_table(row))
+    if row.get("train_top"):
+        out.console.print(results_table(row["train_top"]))
+
+
+def _verdict(row: dict[str, Any]) -> Text:
+    if row["train_error"]:
+        return Text("train failed", style="bold red")
+    if row["export_error"]:
+        return Text("export failed", style="bold red")
+    if row["fits_measured"] is None:
+        return Text("not exported", style="dim")
+    return (Text("yes", style="green") if row["fits_measured"]
+            else Text("VIOLATION", style="bold red"))
+
+
+def results_table(rows: Sequence[dict[str, Any]]) -> Table:
+    """Measured accuracy (float and int8), measured flash and TFLM arena, predicted latency
+    and whether each model really fits."""
+    table = Table(title="top-k: trained with the same recipe and time budget",
+                  box=box.SIMPLE_HEAD,
+                  caption="AP in %, on the val split; measured on the exported file: flash = "
+                  ".tflite + runtime code, arena = TFLM arena, RAM = arena + runtime RAM, fits "
+                  "= within the budgets; latency predicted on the board with its band")
+    # Searched trials are "#N", baselines go by their names: no column needed to tell them.
+    for col in ("model", "latency ms (band)", "AP50", "mAP", "int8 AP50", "int8 mAP", "flash",
+                "arena", "RAM", "fits", "note"):
+        table.add_column(col, justify="left" if col in ("model", "note") else "right",
+                         no_wrap=col != "note")
+    for r in rows:
+        note = "; ".join(x for x in (r["train_error"], r["export_error"],
+                                     *r["violations_measured"]) if x)
+        table.add_row(r["name"], _band(r), ap(r["ap50"]), ap(r["map"]),
+                      ap(r["int8_ap50"]), ap(r["int8_map"]), size(r["flash_bytes_measured"]),
+                      size(r["tflm_arena_bytes"]), size(r["ram_bytes_measured"]), _verdict(r),
+                      Text(note, style="red"))
+    return table
+
+
+def _band(r: dict[str, Any]) -> str:
+    return latency_band(r["latency_ms"], r["latency_ms_low"], r["latency_ms_high"])
 
 
 def _train_top(args: argparse.Namespace, out: Output, plan: SearchPlan,

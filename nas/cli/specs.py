@@ -1,9 +1,11 @@
-"""Resolving what the user names on the command line into a lowered architecture."""
+"""Resolving the model the user names on the command line (a baseline or a genome file)
+into a :class:`ModelSpec` or a lowered architecture."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from nas.errors import UsageError
 from search_space.baselines import get_baseline
 from search_space.genome import Genome, GenomeError
 from search_space.model import Architecture
@@ -11,10 +13,6 @@ from search_space.spec import ModelSpec
 
 # Pascal VOC, the seed's dataset: the class count a genome is estimated with unless told.
 DEFAULT_NUM_CLASSES = 20
-
-
-class UsageError(ValueError):
-    """Bad input from the user: reported in one line, exit code 2."""
 
 
 def load_genome(path: str | Path) -> Genome:

@@ -1,27 +1,29 @@
-"""Rich tables for the human-readable output of the CLI (JSON output bypasses this)."""
+"""``tinynas targets``: the boards, their memory, default budgets and runtimes, and how far
+each runtime's latency and memory figures can be trusted."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from rich import box
 from rich.table import Table
-from rich.text import Text
 
 from estimators.budgets import format_bytes
-from estimators.estimate import Budgets
-from estimators.targets import Target
+from estimators.targets import Target, list_targets
+from nas.cli.command import EXIT_OK, Command, Output
 
 
-def millions(n: int) -> str:
-    return f"{n / 1e6:,.3f} M"
+class TargetsCommand(Command):
+    name = "targets"
+    help = "list the boards, their memory, default budgets and runtimes"
 
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        pass
 
-def compact(n: int) -> str:
-    """12.3M / 456.7k / 89: narrow enough for an 80-column table."""
-    if n >= 1_000_000:
-        return f"{n / 1e6:.2f}M"
-    return f"{n / 1e3:.1f}k" if n >= 10_000 else str(n)
+    def run(self, args: argparse.Namespace, out: Output) -> int:
+        out.show([target_row(t) for t in list_targets()], targets_table)
+        return EXIT_OK
 
 
 def latency_calibration(target: Target) -> list[dict[str, Any]]:
@@ -135,104 +137,3 @@ def _memory_trust(memory: dict[str, Any]) -> str:
     return (f"X-CUBE-AI model, activations {act['error_low']:+.0%}/{act['error_high']:+.0%}, "
             "weights exact")
 
-
-def latency_text(row: dict[str, Any]) -> str:
-    return (f"{row['latency_ms']:,.1f} ms ({row['latency_ms_low']:,.1f}-"
-            f"{row['latency_ms_high']:,.1f})")
-
-
-def _verdict(row: dict[str, Any]) -> Text:
-    return Text("yes", style="green") if row["fits"] else Text("no", style="bold red")
-
-
-def models_table(rows: list[dict[str, Any]], target: Target, budgets: Budgets) -> Table:
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        title=f"Baselines on {target.label} ({target.runtime.label}); budget flash "
-              f"{format_bytes(budgets.flash_bytes)}, RAM {format_bytes(budgets.ram_bytes)}",
-        caption="flash = weights + code, RAM = activations + runtime RAM, each at its band's "
-                "high end (TFLM: .tflite file and arena plan; xcubeai: the X-CUBE-AI model); "
-                f"latency predicted at {target.clock_mhz} MHz with its band; all estimated. "
-                "Priors '-' = classifier.",
-    )
-    for col in ("name", "input", "priors", "params", "MACs", "flash", "RAM", "latency",
-                "fits"):
-        table.add_column(col, justify="left" if col == "name" else "right", no_wrap=True)
-    for r in rows:
-        c, h, w = r["input_shape"]
-        table.add_row(r["name"], f"{h}x{w}x{c}", str(r["num_priors"] or "-"),
-                      compact(r["params"]), compact(r["macs"]), format_bytes(r["flash_bytes"]),
-                      format_bytes(r["ram_bytes"]), latency_text(r), _verdict(r))
-    return table
-
-
-_FIGURE_LABELS = (("activations RAM", "activation_ram"), ("weights flash", "weights_flash"),
-                  ("code flash", "code_flash"), ("runtime RAM", "runtime_ram"))
-
-
-def _figure(row: dict[str, Any], key: str) -> str:
-    value, low, high = (row[f"{key}_bytes{s}"] for s in ("", "_low", "_high"))
-    if low == high:
-        return format_bytes(value)
-    return f"{format_bytes(value)} ({format_bytes(low)}-{format_bytes(high)})"
-
-
-def estimate_panel(row: dict[str, Any], target: Target) -> Table:
-    table = Table(title=f"{row['name']} on {target.label} ({target.runtime.label})",
-                  show_header=False)
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    c, h, w = row["input_shape"]
-    from_file = row.get("model_file") is not None
-    lines = [("input", f"{h}x{w}x{c}")]
-    if from_file:
-        lines += [("file", row["model_file"]), ("params", f"{row['params']:,}"),
-                  ("MACs (conv/FC)", millions(row["macs"])),
-                  ("model .tflite", format_bytes(row["tflite_bytes_estimated"])),
-                  ("TFLM arena (measured, board tail)", format_bytes(row["arena_bytes_estimated"]))]
-    else:
-        lines += [
-            ("classes", str(row["num_classes"])),
-            ("priors", str(row["num_priors"])),
-            ("params (backbone)", f"{row['params']:,} ({row['backbone_params']:,})"),
-            ("MACs, deployed (conv/FC, BN folded)", millions(row["macs"])),
-            ("MACs, seed convention (backbone)", f"{millions(row['macs_seed_convention'])} "
-             f"({millions(row['backbone_macs_seed_convention'])})"),
-            ("model .tflite (est.)", format_bytes(row["tflite_bytes_estimated"])),
-            ("TFLM arena (est.)", format_bytes(row["arena_bytes_estimated"])),
-        ]
-    lines += [(f"{label} ({row['memory_model']})" if i == 0 else label, _figure(row, key))
-              for i, (label, key) in enumerate(_FIGURE_LABELS)]
-    lines += [
-        ("flash total / budget", f"{format_bytes(row['flash_bytes'])} / "
-         f"{format_bytes(row['flash_budget'])}"),
-        ("RAM total / budget", f"{format_bytes(row['ram_bytes'])} / "
-         f"{format_bytes(row['ram_budget'])}"),
-        (f"latency at {row['latency_clock_mhz']} MHz (band)", latency_text(row)),
-    ]
-    if row["latency_thin_data"]:
-        lines.append(("latency note", "thin calibration data: check on your board"))
-    for what, value in lines:
-        table.add_row(what, value)
-    table.add_row("fits", _verdict(row))
-    for violation in row["violations"]:
-        table.add_row(Text("violation", style="red"), Text(violation, style="red"))
-    if "proxy" in row:  # estimate --proxy
-        table.add_row(f"proxy {row['proxy_name']} ({row['proxy_seconds']:.2f} s)",
-                      f"{row['proxy']:.6g}")
-        for what, value in component_lines(row["proxy_components"]):
-            table.add_row(what, value)
-    return table
-
-
-def component_lines(components: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """A proxy's parts as table rows under its score (``estimate --proxy``, ``show``); the
-    score itself is the row above them."""
-    return [(f"  {key}", _component(value)) for key, value in (components or {}).items()
-            if key != "score"]
-
-
-def _component(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return f"{value:.4g}" if isinstance(value, float) else "-"

@@ -25,7 +25,7 @@ from estimators.latency import predict_latency
 from estimators.ram import TAIL_HOST64, TAIL_MCU32, tail_bytes
 from estimators.targets import Target
 from estimators.xcubeai import figures_dict
-from nas.models import UsageError
+from nas.errors import UsageError
 
 
 def is_tflite_path(name: str | None) -> bool:

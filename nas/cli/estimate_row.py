@@ -1,4 +1,5 @@
-"""Rows of the tables ``baselines`` and ``estimate`` print: architecture facts + estimate."""
+"""The row of one model's estimate (architecture facts + the estimate): what ``estimate``
+prints and ``baselines`` lists for each baseline."""
 
 from __future__ import annotations
 

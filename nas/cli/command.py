@@ -1,17 +1,21 @@
-"""What every ``tinynas`` command shares: the :class:`Command` interface, :class:`Output`,
-exit codes, and which exceptions count as the user's mistake (one line, exit code 2)."""
+"""What every ``tinynas`` command shares: the :class:`Command` interface, :class:`Output`
+(and its one JSON-or-table choice, :meth:`Output.show`), exit codes, which exceptions count
+as the user's mistake (one line, exit code 2), and the flags several commands take (target
+and budgets, study, model, ``--proxy``, durations, output directories)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from estimators.budgets import BudgetError, parse_budget
 from estimators.estimate import Budgets
@@ -25,8 +29,9 @@ from estimators.latency.environment import describe
 from estimators.latency.profiles import matching_host_profile
 from estimators.targets import Target, TargetError, get_target, list_targets
 from nas.detector import DetectorError
+from nas.errors import EXIT_INTERRUPTED as EXIT_INTERRUPTED
+from nas.errors import UsageError
 from nas.export.representative import CalibrationError
-from nas.models import UsageError
 from objectives.checkpoint import CheckpointError
 from objectives.data.dataset import DatasetError
 from objectives.train import TrainError
@@ -37,11 +42,15 @@ if TYPE_CHECKING:
 
     from nas.search.trials import TrialModel
 
+# EXIT_INTERRUPTED (Ctrl-C, 130) is imported from nas.errors above: search workers exit
+# with it too, and the library never imports the command layer.
 EXIT_OK, EXIT_DOES_NOT_FIT, EXIT_USAGE = 0, 1, 2
-EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 # Errors that mean "the user asked for something invalid", never a bug of ours.
 USER_ERRORS = (UsageError, BudgetError, TargetError, BaselineError, GenomeError, DatasetError,
                CheckpointError, TrainError, CalibrationError, LatencyModelError, DetectorError)
+
+
+T = TypeVar("T")
 
 
 class Command(ABC):
@@ -68,8 +77,37 @@ class Output:
     def emit(self, data: Any) -> None:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
+    def show(self, data: T, table: Callable[[T], RenderableType | None]) -> None:
+        """A command's result: ``data`` as JSON with ``--json``, else ``table(data)`` on the
+        console. A ``table`` that prints several pieces itself (e.g. lines without
+        highlighting) returns None."""
+        if self.as_json:
+            self.emit(data)
+            return
+        shown = table(data)
+        if shown is not None:
+            self.console.print(shown)
+
     def note(self, text: str) -> None:
         self.notes.print(f"[yellow]note:[/] {text}", highlight=False)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms])", re.IGNORECASE)
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``10m``, ``1.5h``, ``1h30m`` -> seconds. A bare number is refused: minutes and
+    seconds are both plausible, and guessing wrong ruins a run."""
+    compact = text.strip().replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not compact or "".join(f"{n}{u}" for n, u in parts).lower() != compact.lower():
+        raise UsageError(f"--time-budget {text!r}: give a duration with units, e.g. 90s, 10m, "
+                         "1.5h or 1h30m")
+    seconds = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts)
+    if seconds <= 0:
+        raise UsageError(f"--time-budget {text!r}: must be longer than zero")
+    return seconds
 
 
 def target_arguments(parser: argparse.ArgumentParser, required: bool) -> None:

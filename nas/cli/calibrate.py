@@ -32,8 +32,8 @@ from estimators.latency.profiles import (
     saved_profiles,
 )
 from estimators.targets import Target
-from nas.command import EXIT_OK, Command, Output, target_arguments, target_from_args
-from nas.models import UsageError
+from nas.cli.command import EXIT_OK, Command, Output, target_arguments, target_from_args
+from nas.errors import UsageError
 
 HOST_METHOD = "measured on this machine by `tinynas calibrate --measure host`; band = " \
               "leave-one-out error range"
@@ -155,9 +155,10 @@ def _per_row(rows: list[Any], old: Any, new: Any, host: Any, x: np.ndarray,
 
 
 def _report(out: Output, report: dict[str, Any], hint: str) -> None:
-    if out.as_json:
-        out.emit(report)
-        return
+    out.show(report, lambda found: _print_refit(out, found, hint))
+
+
+def _print_refit(out: Output, report: dict[str, Any], hint: str) -> None:
     for key in ("before", "after", "leave_one_out"):
         s = report.get(key)
         if s:
@@ -193,17 +194,19 @@ def _measure_host(args: argparse.Namespace, out: Output) -> int:
     refit_one = _scale_host if quick else _refit_host
     for runtime in ("litert", "tflm"):
         report["runtimes"][runtime] = refit_one(runtime, runs, name)
-    if out.as_json:
-        out.emit(report)
-    else:
-        judged = "leave-one-out" if quick else "held-out"
-        for runtime, r in report["runtimes"].items():
-            out.console.print(f"host-{runtime}: {judged} within 10% before "
-                              f"{r['before']['within_10']:.0%} (MAPE {r['before']['mape']:.1%})"
-                              f", after {r['after']['within_10']:.0%} (MAPE "
-                              f"{r['after']['mape']:.1%}); use --target host-{runtime}@{name}",
-                              highlight=False)
+    out.show(report, lambda found: _print_measured(out, found, quick))
     return EXIT_OK
+
+
+def _print_measured(out: Output, report: dict[str, Any], quick: bool) -> None:
+    judged = "leave-one-out" if quick else "held-out"
+    name = report["profile"]
+    for runtime, r in report["runtimes"].items():
+        out.console.print(f"host-{runtime}: {judged} within 10% before "
+                          f"{r['before']['within_10']:.0%} (MAPE {r['before']['mape']:.1%})"
+                          f", after {r['after']['within_10']:.0%} (MAPE "
+                          f"{r['after']['mape']:.1%}); use --target host-{runtime}@{name}",
+                          highlight=False)
 
 
 def _timed(models: list[Any], runs: int, rounds: int, out: Output) -> list[Any]:

@@ -10,8 +10,8 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
-from nas.command import EXIT_OK, Output, check_new_dir
-from nas.models import UsageError
+from nas.cli.command import EXIT_OK, Output, check_new_dir
+from nas.errors import UsageError
 from objectives.data import (
     FORMATS,
     DatasetError,
@@ -83,10 +83,7 @@ def run_inspect(args: argparse.Namespace, out: Output) -> int:
     report = build_report(root, fmt, datasets, args.resolution)
     if plot is not None:
         report["plot"] = str(write_histogram(plot, report, sides_per_split(datasets)))
-    if out.as_json:
-        out.emit(report)
-    else:
-        _print(out, report)
+    out.show(report, lambda found: _print(out, found))
     return EXIT_OK
 
 

@@ -36,7 +36,9 @@ COMMANDS: dict[str, type[Command]] = {
 
 
 def common_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags every command takes."""
+    """The flags every command takes. Added to each command's parser, not shared through
+    argparse's ``parents=`` (which copies actions past ``add_argument``), so that the parser
+    knows every option it has (see :mod:`nas.cli.parser`)."""
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 

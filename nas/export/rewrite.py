@@ -14,6 +14,9 @@ firmware and :class:`nas.detector.Detector` find them by name, renames every oth
 firmware engineer and make the file size depend on TF's naming: short names make it
 predictable to the byte), and packs the file with every constant buffer 16-byte aligned, as
 the TFLite converter does.
+
+The file is edited in the object API of :mod:`estimators.tflite`'s schema, the one every
+``.tflite`` reader here uses, and its facts (builtin codes) come from there.
 """
 
 from __future__ import annotations

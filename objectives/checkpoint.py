@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
+from artefacts.atomic import atomic_write
 from artefacts.tags import check_format
-from estimators.files import atomic_write
 from search_space.baselines import BaselineError
 from search_space.genome import GenomeError
 from search_space.model import GraphNet
@@ -80,7 +80,7 @@ def save_checkpoint(path: str | Path, *, spec: ModelSpec, class_names: Sequence[
                     history: Sequence[Mapping[str, Any]] = (),
                     data: Mapping[str, Any] | None = None,
                     epoch_losses: Sequence[Sequence[float]] = ()) -> Path:
-    """Write atomically (:func:`estimators.files.atomic_write`: a hidden temporary in the
+    """Write atomically (:func:`artefacts.atomic.atomic_write`: a hidden temporary in the
     same directory, fsynced, then ``os.replace``), so a crash leaves the previous checkpoint
     intact."""
     path = Path(path)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from estimators.files import atomic_write_json, is_temporary
+from artefacts.atomic import atomic_write_json, is_temporary
 from objectives.augment import AugmentConfig, augment
 from objectives.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from objectives.data.dataset import DatasetError, DetectionDataset
@@ -233,7 +233,7 @@ def check_run_dir(out_dir: Path, resume: bool) -> None:
         if not (out_dir / CHECKPOINT_NAME).is_file():
             raise TrainError(f"nothing to resume: '{out_dir / CHECKPOINT_NAME}' not found")
         return
-    # A killed write's hidden temporary (see estimators.files) is not a run: ignored.
+    # A killed write's hidden temporary (see artefacts.atomic) is not a run: ignored.
     if out_dir.exists() and (not out_dir.is_dir()
                              or any(not is_temporary(p) for p in out_dir.iterdir())):
         held = (" (it holds a training run: resume it instead)"

@@ -75,9 +75,9 @@ def _models(genomes: int, seed: int, space: str = "full", baselines: bool = True
 
 
 def _measure(name: str, spec: Any, keep: Path | None) -> dict[str, Any]:
+    from artefacts.atomic import atomic_write_bytes, atomic_write_text
     from estimators import tflite
     from estimators.deploy import deployed
-    from estimators.files import atomic_write_bytes, atomic_write_text
     from estimators.flash import tflite_bytes
     from estimators.ram import TAIL_HOST64, arena_plan
     from nas.export import memory_plan, representative, rewrite, runtimes

@@ -84,7 +84,7 @@ def _keras_file(alpha: float, side: int, channels: int, classes: int, cache: Pat
     import tensorflow as tf
     import tf_keras as keras
 
-    from estimators.files import atomic_write_bytes
+    from artefacts.atomic import atomic_write_bytes
     from nas.export.convert import quantise
 
     tf.keras.utils.set_random_seed(0)
@@ -129,7 +129,7 @@ def _legacy_file(name: str, cache: Path) -> Path:
         return path
     import tempfile
 
-    from estimators.files import atomic_write_bytes
+    from artefacts.atomic import atomic_write_bytes
     from nas.export import representative
     from nas.export.convert import convert
     from search_space.baselines import get_baseline

@@ -48,8 +48,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from artefacts.atomic import atomic_write_json
 from estimators.estimate import estimate
-from estimators.files import atomic_write_json
 from estimators.targets import get_target
 from objectives.data import open_dataset
 from objectives.data.demo import demo_dataset

@@ -165,7 +165,7 @@ def main() -> int:
     result["goal_met"] = bool(result["verdicts"]) and all(v["dominated"]
                                                           for v in result["verdicts"])
     if args.json:
-        from estimators.files import atomic_write_json
+        from artefacts.atomic import atomic_write_json
 
         atomic_write_json(args.json, result, indent=2)
     print(markdown(rows))

@@ -49,9 +49,9 @@ from typing import Any
 
 import torch
 
+from artefacts.atomic import atomic_write_json
 from artefacts.tags import check_format
 from estimators.estimate import Budgets
-from estimators.files import atomic_write_json
 from estimators.targets import KIB, get_target
 from nas.search.objective import assess
 from nas.search.space_fit import fit_space

@@ -72,7 +72,7 @@ def _detectors(models: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from estimators.files import atomic_write_json
+    from artefacts.atomic import atomic_write_json
     from estimators.xcubeai import DATA_PATH, FIGURES, SCHEMA, VERSIONS
     from estimators.xcubeai_fit import fit
 

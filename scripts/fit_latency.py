@@ -194,7 +194,7 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="write the JSON files")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    from estimators.files import atomic_write_json
+    from artefacts.atomic import atomic_write_json
     from estimators.latency.predictor import BOARDS_FILE, BOARDS_SCHEMA, HOST_FILE, HOST_SCHEMA
     from nas.calibrate.measure import read_runs
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from bench_proxies import finished, run_jobs, train_one  # the scripts folder's own helpers
 
-from estimators.files import atomic_write_json
+from artefacts.atomic import atomic_write_json
 from nas.search.config import CONFIG_ATTR, SearchConfig
 from nas.search.driver import BASELINES_SUFFIX
 from nas.search.finalize import candidates

@@ -2,7 +2,7 @@
 export, each killed (SIGKILL), interrupted (SIGINT, as Ctrl-C) or refused by the kernel
 (RLIMIT_FSIZE: the write fails mid-file, the same failure path as a full disk) while it
 writes. Afterwards every artefact path is either absent or complete and loadable, and the
-only other thing left is a hidden temporary (``estimators.files.is_temporary``), which
+only other thing left is a hidden temporary (``artefacts.atomic.is_temporary``), which
 tinynas ignores and the next write of that path deletes.
 
 The subprocesses are small ``-c`` scripts that run the real write and pause it halfway
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from estimators.files import is_temporary
+from artefacts.atomic import is_temporary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +75,7 @@ def _hidden_leftovers(folder: Path, *keep: str) -> list[Path]:
 
 
 def _age(path: Path) -> None:
-    past = time.time() - 3600  # older than estimators.files.STALE_AFTER_S
+    past = time.time() - 3600  # older than artefacts.atomic.STALE_AFTER_S
     os.utime(path, (past, past))
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from estimators.files import atomic_write_json
+from artefacts.atomic import atomic_write_json
 from estimators.latency.predictor import HostModel, LatencyModel, LatencyModelError
 
 PROFILE_SCHEMA = "tinynas-latency-profile/1"
@@ -93,7 +93,7 @@ def load_profile(target: str, name: str) -> Profile:
 
 
 def save_profile(profile: Profile, merge: bool = True) -> Path:
-    """Write atomically (:func:`estimators.files.atomic_write_json`); with ``merge``,
+    """Write atomically (:func:`artefacts.atomic.atomic_write_json`); with ``merge``,
     runtimes already in the saved profile are kept."""
     path = profile_path(profile.target, profile.name)
     if merge and path.is_file():

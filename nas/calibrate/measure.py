@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from estimators.files import atomic_open, atomic_write_bytes, atomic_write_text
+from artefacts.atomic import atomic_open, atomic_write_bytes, atomic_write_text
 from estimators.latency.environment import Environment
 
 SCHEMA = "tinynas-latency-runs/1"
@@ -250,7 +250,7 @@ def feature_matrix(runs: Iterable[Run]) -> Any:
 
 
 def write_runs(rows: Iterable[Run], path: Path) -> None:
-    """Write the CSV atomically (:func:`estimators.files.atomic_open`: a hidden temporary
+    """Write the CSV atomically (:func:`artefacts.atomic.atomic_open`: a hidden temporary
     sibling, fsynced, renamed into place)."""
     with atomic_open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)

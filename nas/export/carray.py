@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from estimators.files import atomic_write_text
+from artefacts.atomic import atomic_write_text
 from nas.export.files import LAYOUT
 
 DEFAULT_SYMBOL = "g_model"
@@ -65,7 +65,7 @@ def write_c_array(tflite: bytes, header_path: str | Path, source_path: str | Pat
             or alignment & (alignment - 1):
         raise ValueError(f"alignment={alignment!r}: must be a power of two")
     header_path, source_path = Path(header_path), Path(source_path)
-    # Each file appears whole (estimators.files); the header last, so a header on disk
+    # Each file appears whole (artefacts.atomic); the header last, so a header on disk
     # means its source was written first.
     atomic_write_text(source_path, _source(data, symbol, alignment, header_path.name))
     atomic_write_text(header_path, _header(symbol, len(data), arena_bytes, note))

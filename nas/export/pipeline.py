@@ -1,7 +1,7 @@
 """One export: convert, verify on the real runtimes, compare with the estimators, write.
 
 The files are written into a hidden sibling of the output directory, fsynced and renamed into
-place at the end (:func:`estimators.files.staged_dir`), so an interrupted or failed export
+place at the end (:func:`artefacts.atomic.staged_dir`), so an interrupted or failed export
 leaves no output directory, never a partial one.
 """
 
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from artefacts.atomic import staged_dir
 from estimators import tflite
 from estimators.deploy import deployed
 from estimators.estimate import Budgets, estimate, memory_figures, totals, violations
-from estimators.files import staged_dir
 from estimators.flash import tflite_bytes as flash_file_bytes
 from estimators.ram import TAIL_HOST64, TAIL_MCU32, arena_plan, tail_bytes
 from estimators.targets import Target

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from artefacts.atomic import atomic_write, atomic_write_text  # each plot appears whole
 from estimators.budgets import format_bytes
-from estimators.files import atomic_write, atomic_write_text  # each plot appears whole
 from nas.search.trials import TrialRow
 
 PNG_NAME, HTML_NAME = "pareto.png", "pareto.html"

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from estimators.files import staged_dir
+from artefacts.atomic import staged_dir
 from objectives.data.dataset import DatasetError
 
 DEMO_CLASSES = ("circle", "square", "triangle")
@@ -310,7 +310,7 @@ def write_demo(out: str | Path, config: DemoConfig = DEMO_SIZES["default"]) -> P
     """Write the demo dataset to ``out`` (COCO layout: train.json, train/, val.json, val/).
 
     Drawn into a hidden directory next to ``out``, fsynced and renamed into place
-    (:func:`estimators.files.staged_dir`), so ``out`` is either absent or complete. ``out``
+    (:func:`artefacts.atomic.staged_dir`), so ``out`` is either absent or complete. ``out``
     must not exist or be an empty directory."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

@@ -116,7 +116,7 @@ def write_histogram(path: Path, report: dict[str, Any],
     line per split, with the seed's smallest priors marked. Written atomically."""
     from matplotlib.figure import Figure  # no pyplot: Agg, no display
 
-    from estimators.files import atomic_write
+    from artefacts.atomic import atomic_write
 
     resolution = report["resolution"]
     fig = Figure(figsize=(8, 4.5), layout="constrained")

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from artefacts.atomic import atomic_write_json
 from artefacts.tags import check_format
-from estimators.files import atomic_write_json
 
 RANKING_FILE = Path(__file__).with_name("data") / "heldout_ranking.json"
 RANKING_FORMAT = "tinynas-heldout-ranking-v1"

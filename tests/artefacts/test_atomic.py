@@ -1,4 +1,4 @@
-"""estimators.files: every write appears whole or not at all, and leaves no temporary behind."""
+"""artefacts.atomic: every write appears whole or not at all, and leaves no temporary behind."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from estimators import files
-from estimators.files import (
+from artefacts import atomic
+from artefacts.atomic import (
     atomic_open,
     atomic_write,
     atomic_write_bytes,
@@ -149,7 +149,7 @@ def test_long_names_fit(tmp_path):
 
 _KILLED_WRITER = """
 import os, sys
-from estimators.files import atomic_write
+from artefacts.atomic import atomic_write
 def write(handle):
     handle.write(b"partial")
     handle.flush()
@@ -273,8 +273,8 @@ def test_staged_dir_removes_a_dead_stage(tmp_path):
 
 def test_staged_dir_syncs_every_file(tmp_path, monkeypatch):
     synced = []
-    real = files._fsync_path
-    monkeypatch.setattr(files, "_fsync_path", lambda p: (synced.append(p.name), real(p)))
+    real = atomic._fsync_path
+    monkeypatch.setattr(atomic, "_fsync_path", lambda p: (synced.append(p.name), real(p)))
     with staged_dir(tmp_path / "d") as stage:
         for i in range(12):  # enough for the thread pool
             (stage / f"{i}.jpg").write_bytes(b"x")

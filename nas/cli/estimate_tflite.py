@@ -55,7 +55,7 @@ def _graph(path: Path, data: bytes) -> tuple[DeployedGraph, list[Any]]:
 
 
 def _arena_head(path: Path, data: bytes) -> int:
-    from nas.export.runtimes import _capture_fd2, tflm_arena
+    from nas.export.runtimes import capture_fd2, tflm_arena
 
     found: dict[str, Any] = {}
 
@@ -66,7 +66,7 @@ def _arena_head(path: Path, data: bytes) -> int:
             found["error"] = exc
 
     # TFLM prints why it refused on the C-level stderr: keep it for the one error line.
-    printed = _capture_fd2(load).strip()
+    printed = capture_fd2(load).strip()
     if "arena" in found:
         return found["arena"].head_bytes
     exc = found["error"]

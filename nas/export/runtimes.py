@@ -139,7 +139,9 @@ def _tflm(tflite: bytes, arena_size: int = TFLM_ARENA_LIMIT):  # noqa: ANN202
     return runtime.Interpreter.from_bytes(tflite, arena_size=arena_size)
 
 
-def _capture_fd2(fn: Callable[[], None]) -> str:
+def capture_fd2(fn: Callable[[], None]) -> str:
+    """What ``fn`` writes to file descriptor 2: LiteRT and TFLite Micro print from C++, past
+    Python's ``sys.stderr``."""
     with tempfile.TemporaryFile(mode="w+b") as sink:
         saved = os.dup(2)
         os.dup2(sink.fileno(), 2)
@@ -155,7 +157,7 @@ def _capture_fd2(fn: Callable[[], None]) -> str:
 def tflm_arena(tflite: bytes) -> ArenaUsage:
     """The arena TFLite Micro really allocates for the model (host build, 64-bit)."""
     interpreter = _tflm(tflite)
-    text = _capture_fd2(interpreter.print_allocations)
+    text = capture_fd2(interpreter.print_allocations)
     found = {k: int(v) for k, v in _ALLOCATION.findall(text)}
     if set(found) != {"total", "head", "tail"}:
         raise RuntimeError(f"could not read TFLM's arena allocation from: {text[:200]!r}")

@@ -104,8 +104,11 @@ class Candidate:
 def candidates(study: optuna.Study, baselines: optuna.Study | None, k: int,
                runs_dir: Path) -> list[Candidate]:
     front = trials.front(study)
+    # A baseline that fits is trained even if a training proxy's pruner stopped it: it is the
+    # reference the searched models must beat, not a candidate competing for a place.
     base_rows = [r for r in trials.rows(baselines)
-                 if r.state == "COMPLETE" and r.fits and r.baseline] if baselines else []
+                 if r.state in ("COMPLETE", "PRUNED") and r.fits and r.baseline
+                 ] if baselines else []
     home = runs_dir / study.study_name
     found = [Candidate(study, r, _spec(r), home / f"trial-{r.trial:04d}")
              for r in pick(front, base_rows, k)]

@@ -38,6 +38,20 @@ def test_candidates_are_the_picked_front_and_every_fitting_baseline(make_views_s
     assert finalize.candidates(vs.study, None, 1, vs.runs_dir)[0].row.trial == 6
 
 
+def test_a_fitting_baseline_the_pruner_stopped_is_still_trained(make_views_study):
+    from search_space.spec import ModelSpec
+    from tests.nas.search.conftest import add_trial
+
+    vs = make_views_study()
+    add_trial(vs.baselines, ModelSpec(3, baseline="ssd-mbv1-0.25-224"), 0.0, 50.0,
+              state="PRUNED")
+    add_trial(vs.baselines, ModelSpec(3, baseline="etn-w1.0-ssdlite"), 0.0, 90.0,
+              flash=10**9, state="PRUNED")  # does not fit: never trained
+    found = finalize.candidates(vs.study, vs.baselines, 2, vs.runs_dir)
+    assert [c.label for c in found if c.study is vs.baselines] == [
+        "etn-w0.35-ssdlite", "ssd-mbv1-0.25-192", "ssd-mbv1-0.25-224"]
+
+
 def test_measured_flags_a_budget_violation():
     card = {"flash_bytes_total": 600_000, "ram_bytes_total": 100_000, "flash_budget": 524_288,
             "ram_budget": 262_144, "tflite_bytes": 90_000, "tflm_arena_bytes": 40_000,

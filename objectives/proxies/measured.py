@@ -38,13 +38,13 @@ def record_draw(draw_seed: int, entry: dict[str, Any], path: Path = RANKING_FILE
 
 
 def measured_summary(names: list[str], default: str, path: Path = RANKING_FILE) -> str:
-    """One line per proxy: its held-out tau and top-5 recall on every recorded draw, the
-    default marked; for ``--proxy`` help."""
+    """Every proxy of ``names`` with its held-out tau / top-5 recall on each recorded draw,
+    the default marked, in one paragraph; for ``--proxy`` help."""
     draws = load_ranking(path)
     parts = []
     for name in names:
-        cells = [f"{d['proxies'][name]['kendall_tau']:.2f}/{d['proxies'][name]['top5_recall']:.2f}"
-                 for d in draws.values() if name in d["proxies"]]
+        measured = [d["proxies"][name] for d in draws.values() if name in d["proxies"]]
+        cells = [f"{m['kendall_tau']:.2f}/{m['top5_recall']:.2f}" for m in measured]
         mark = " (default)" if name == default else ""
         parts.append(f"{name}{mark} {', '.join(cells) if cells else 'not measured'}")
     seeds = ", ".join(draws) or "none yet"

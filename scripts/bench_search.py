@@ -139,6 +139,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2, help="--versus-random: trainings at once")
     parser.add_argument("--epochs", type=int,
                         help="--versus-random: override the recipe's epochs (smoke runs)")
+    parser.add_argument("--train-seeds", default="0",
+                        help="--versus-random: training seeds per model (AP50 is their mean; "
+                             "more than one measures how much of a margin is training noise)")
     parser.add_argument("--data", type=Path, help="--versus-random: dataset (default: demo)")
     parser.add_argument("extra", nargs="*", help="more `tinynas search` flags (after --)")
     return parser.parse_args()

@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -42,10 +43,20 @@ class Entrant:
     latency_ms: float
     proxy: float | None = None
 
-    def row(self, summary: dict[str, Any] | None) -> dict[str, Any]:
+    def row(self, summaries: list[dict[str, Any] | None]) -> dict[str, Any]:
+        """Its metrics: the mean over its trainings (one per training seed), None until all
+        are done."""
+        done = [s for s in summaries if s is not None]
+        complete = bool(done) and len(done) == len(summaries)
+
+        def mean(key: str) -> float | None:
+            return statistics.fmean(s[key] for s in done) if complete else None
+
+        minutes = mean("wall_s")
         return {"name": self.name, "arm": self.arm, "latency_ms": round(self.latency_ms, 2),
-                "proxy": self.proxy, "ap50": summary["ap50"] if summary else None,
-                "map": summary["map"] if summary else None,
+                "proxy": self.proxy, "ap50": mean("ap50"), "map": mean("map"),
+                "ap50_per_train_seed": [s["ap50"] for s in done] if complete else None,
+                "train_min": None if minutes is None else round(minutes / 60, 1),
                 "genome": self.spec.genome.to_dict() if self.spec.genome else None,
                 "baseline": self.spec.baseline}
 
@@ -76,6 +87,16 @@ def entrants(args: argparse.Namespace, seed: int, runs: Path) -> list[Entrant]:
                      c.row.latency_ms or 0.0, None if c.row.baseline else c.row.proxy)
              for c in candidates(study, base_study, args.k, runs)]
     return found + random_arm(config, seed, args.k)
+
+
+def search_seconds(runs: Path) -> float:
+    """Wall seconds the search's trials ran, summed over trials (its proxy scores: the cost
+    the random arm does not pay)."""
+    study = open_study(STUDY, None, runs)
+    spans = [(t.datetime_complete - t.datetime_start).total_seconds()
+             for t in study.get_trials(deepcopy=False)
+             if t.datetime_start and t.datetime_complete]
+    return round(sum(spans), 1)
 
 
 def random_arm(config: SearchConfig, seed: int, k: int) -> list[Entrant]:
@@ -116,15 +137,34 @@ def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def markdown(seed: int, rows: list[dict[str, Any]]) -> str:
-    lines = [f"seed {seed}", "", "| model | arm | predicted latency (ms) | proxy | AP50 | mAP |",
-             "|---|---|---|---|---|---|"]
+    lines = [f"seed {seed}", "", "| model | arm | predicted latency (ms) | proxy | AP50 | mAP "
+             "| training (min) |", "|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["arm"], -(r["ap50"] or 0))):
         proxy = "-" if r["proxy"] is None else f"{r['proxy']:.4g}"
         ap = "-" if r["ap50"] is None else f"{100 * r['ap50']:.1f}"
+        if r["ap50"] is not None and len(r["ap50_per_train_seed"]) > 1:
+            ap += " (" + " / ".join(f"{100 * a:.1f}" for a in r["ap50_per_train_seed"]) + ")"
         mp = "-" if r["map"] is None else f"{100 * r['map']:.1f}"
+        minutes = "-" if r.get("train_min") is None else f"{r['train_min']:.1f}"
         lines.append(f"| {r['name']} | {r['arm']} | {r['latency_ms']:.1f} | {proxy} | {ap} "
-                     f"| {mp} |")
+                     f"| {mp} | {minutes} |")
     return "\n".join(lines)
+
+
+def seed_list(text: str, flag: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        refuse(f"{flag} {text!r}: expected distinct integers separated by commas, e.g. 0,1,2")
+    return seeds
+
+
+def run_name(entrant: str, train_seed: int) -> str:
+    """The training's directory: the recipe's own seed (0) keeps the bare name, so runs made
+    before training seeds were an option are reused."""
+    return entrant if train_seed == 0 else f"{entrant}@t{train_seed}"
 
 
 def recipe_tag(recipe: Recipe) -> str:
@@ -135,7 +175,8 @@ def recipe_tag(recipe: Recipe) -> str:
 
 
 def versus_random(args: argparse.Namespace) -> int:
-    seeds = [int(s) for s in args.seeds.split(",") if s]
+    seeds = seed_list(args.seeds, "--seeds")
+    train_seeds = seed_list(args.train_seeds, "--train-seeds")
     recipe = Recipe(threads=1, workers=0)
     if args.epochs is not None:
         recipe = dataclasses.replace(recipe, epochs=args.epochs)
@@ -149,18 +190,25 @@ def versus_random(args: argparse.Namespace) -> int:
         runs = out / f"seed-{seed}"
         run_search(args, seed, runs)
         field = entrants(args, seed, runs)
-        tasks = {e.name: (train_one, (e.spec.to_dict(), str(data), str(runs / trained / e.name),
-                                      recipe.to_dict()))
-                 for e in field if finished(runs / trained / e.name) is None}
+        runs_of = {e.name: {run_name(e.name, t): dataclasses.replace(recipe, seed=t)
+                            for t in train_seeds} for e in field}
+        tasks = {name: (train_one, (e.spec.to_dict(), str(data), str(runs / trained / name),
+                                    seeded.to_dict()))
+                 for e in field for name, seeded in runs_of[e.name].items()
+                 if finished(runs / trained / name) is None}
         run_jobs(args.jobs, tasks, "train")
-        rows = [e.row(finished(runs / trained / e.name)) for e in field]
-        per_seed[seed] = {"rows": rows, **verdict(rows)}
-        print(markdown(seed, rows) + "\n", flush=True)
+        rows = [e.row([finished(runs / trained / name) for name in runs_of[e.name]])
+                for e in field]
+        per_seed[seed] = {"rows": rows, "search_trial_s": search_seconds(runs),
+                          **verdict(rows)}
+        print(markdown(seed, rows) + f"\n\nsearch: {per_seed[seed]['search_trial_s'] / 60:.1f} "
+              "trial-minutes of proxy scoring\n", flush=True)
     result = {"date": datetime.date.today().isoformat(),
               "command": " ".join(["scripts/bench_search.py", *sys.argv[1:]]),
               "cores": os.cpu_count(), "wall_s": round(time.monotonic() - started, 1),
               "target": args.target, "flash": args.flash, "ram": args.ram,
-              "trials": args.trials, "k": args.k, "extra": args.extra,
+              "trials": args.trials, "k": args.k, "train_seeds": train_seeds,
+              "extra": args.extra,
               "recipe": recipe.to_dict(), "data": str(data), "seeds": per_seed,
               "goal_met": all(s["goal_met"] for s in per_seed.values())}
     atomic_write_json(out / "versus_random.json", result, indent=2)

@@ -95,6 +95,29 @@ def test_the_search_must_beat_the_random_best_and_every_baseline_at_no_more_late
     assert vs.verdict(untrained)["beats_baselines"] == {"b": []}
 
 
+def test_a_model_trained_with_several_seeds_scores_their_mean_once_all_are_done():
+    from search_space.spec import ModelSpec
+
+    vs = _vs_module()
+    entrant = vs.Entrant("s1-random-0", "random", ModelSpec(3, baseline="ssd-mbv1-0.25-192"),
+                         80.0)
+    runs = [{"ap50": 0.5, "map": 0.3, "wall_s": 60.0}, {"ap50": 0.4, "map": 0.2, "wall_s": 180.0}]
+    row = entrant.row(runs)
+    assert row["ap50"] == pytest.approx(0.45) and row["map"] == pytest.approx(0.25)
+    assert row["ap50_per_train_seed"] == [0.5, 0.4] and row["train_min"] == 2.0
+    assert "| 45.0 (50.0 / 40.0) |" in vs.markdown(1, [row])
+    unfinished = entrant.row([runs[0], None])
+    assert unfinished["ap50"] is None and unfinished["ap50_per_train_seed"] is None
+    assert [vs.run_name("m", t) for t in (0, 2)] == ["m", "m@t2"]
+
+
+@pytest.mark.parametrize("text", ["", "0,x", "1,1"])
+def test_a_bad_seed_list_is_refused_with_exit_2(text, capsys):
+    with pytest.raises(SystemExit) as stop:
+        _vs_module().seed_list(text, "--train-seeds")
+    assert stop.value.code == 2 and "--train-seeds" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_versus_random_runs_both_arms_end_to_end(tmp_path):
     from objectives.data.demo import DemoConfig, write_demo
@@ -103,6 +126,7 @@ def test_versus_random_runs_both_arms_end_to_end(tmp_path):
     out = tmp_path / "vs"
     command = [sys.executable, str(SCRIPT), "--versus-random", "--out", str(out),
                "--seeds", "1", "--k", "1", "--trials", "6", "--epochs", "1", "--jobs", "1",
+               "--train-seeds", "0,1",
                "--data", str(data), "--", "--proxy", "params"]
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
     assert done.returncode in (0, 1), done.stderr
@@ -110,6 +134,9 @@ def test_versus_random_runs_both_arms_end_to_end(tmp_path):
     rows = result["seeds"]["1"]["rows"]
     assert {r["arm"] for r in rows} >= {"search", "random"}
     assert all(r["ap50"] is not None for r in rows)  # every entrant trained and evaluated
+    assert all(r["train_min"] >= 0 for r in rows)
+    assert all(len(r["ap50_per_train_seed"]) == 2 for r in rows)
+    assert result["seeds"]["1"]["search_trial_s"] > 0
     assert result["goal_met"] == (done.returncode == 0)
     # A rerun reuses the study and the finished trainings.
     again = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)

@@ -5,7 +5,7 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	.venv/bin/tinynas search --target stm32h7 --trials 30 --workers 2 --train-top 2 --train-budget 3m --export
+	.venv/bin/tinynas search --target stm32h7 --trials 20 --workers 2 --train-top 2 --train-budget 3m --export
 
 # The whole suite (what CI runs); --durations lists the 15 slowest tests at the end.
 test: setup

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 # The README's main command (`make run`), minus the runs directory this script chooses.
-DEMO = ("search", "--target", "stm32h7", "--trials", "30", "--workers", "2", "--train-top", "2",
+DEMO = ("search", "--target", "stm32h7", "--trials", "20", "--workers", "2", "--train-top", "2",
         "--train-budget", "3m", "--export")
 
 

@@ -93,9 +93,8 @@ def search_seconds(runs: Path) -> float:
     """Wall seconds the search's trials ran, summed over trials (its proxy scores: the cost
     the random arm does not pay)."""
     study = open_study(STUDY, None, runs)
-    spans = [(t.datetime_complete - t.datetime_start).total_seconds()
-             for t in study.get_trials(deepcopy=False)
-             if t.datetime_start and t.datetime_complete]
+    spans = [t.duration.total_seconds() for t in study.get_trials(deepcopy=False)
+             if t.duration is not None]
     return round(sum(spans), 1)
 
 
@@ -145,7 +144,7 @@ def markdown(seed: int, rows: list[dict[str, Any]]) -> str:
         if r["ap50"] is not None and len(r["ap50_per_train_seed"]) > 1:
             ap += " (" + " / ".join(f"{100 * a:.1f}" for a in r["ap50_per_train_seed"]) + ")"
         mp = "-" if r["map"] is None else f"{100 * r['map']:.1f}"
-        minutes = "-" if r.get("train_min") is None else f"{r['train_min']:.1f}"
+        minutes = "-" if r["train_min"] is None else f"{r['train_min']:.1f}"
         lines.append(f"| {r['name']} | {r['arm']} | {r['latency_ms']:.1f} | {proxy} | {ap} "
                      f"| {mp} | {minutes} |")
     return "\n".join(lines)
